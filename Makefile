@@ -1,0 +1,75 @@
+# OML Hub — one-command developer world. `make help` lists the targets.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_SYS ?= python3.11
+VENV       := .venv
+PY         := $(VENV)/bin/python
+PIP        := $(VENV)/bin/pip
+TORCH_WHEEL_DIR ?= /opt/wheels
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc
+# Quiet, offline-friendly defaults for the ML stack.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+# Test world: its own ports and run dir so `make test` never touches a running `make up`.
+TEST_ENV := OML_RUN_DIR=$(CURDIR)/.run/test OML_ANVIL_PORT=18645 OML_IPFS_API_PORT=15101 \
+            OML_IPFS_GATEWAY_PORT=18180 OML_IPFS_GRPC_PORT=15103 OML_IPFS_SWARM_PORT=14101
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup up down status demo test lint compile doctor clean
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed node_modules/.installed ## Install everything into the repo (idempotent)
+	@tools/ensure-debian.sh
+	@echo "setup: ok (python $$($(PY) -c 'import sys;print(sys.version.split()[0])'), node $$(node --version))"
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check pip==24.3.1
+	# torch first, from the local CPU wheel when present: an open range pulls CUDA wheels.
+	$(PIP) install -q --disable-pip-version-check --find-links $(TORCH_WHEEL_DIR) torch==2.13.0
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+compile: setup ## Compile the contracts with ape (solc-js through tools/solc)
+	ape compile
+
+lint: setup ## ruff + mypy on agents/ and scripts/
+	ruff check agents scripts tests benchmarks
+	ruff format --check agents scripts tests benchmarks
+	mypy agents scripts
+
+up: setup ## Start Anvil + IPFS in the background (pids, logs in .run/)
+	oml world up
+
+down: ## Stop what `make up` started
+	@if [ -x $(VENV)/bin/oml ]; then oml world down; else echo "nothing to stop"; fi
+
+status: ## Show the local world
+	oml world status
+
+doctor: ## Check the toolchain and the local world
+	oml doctor
+
+demo: setup compile up ## Bring the world up, deploy the contracts, print where everything is
+	ape run deploy --network ethereum:local:$${OML_NETWORK_PROVIDER:-node} 
+	$(PY) scripts/demo_summary.py
+
+test: setup compile lint ## The one test command: lint, then every suite against a fresh test world
+	@trap '$(TEST_ENV) oml world down >/dev/null' EXIT
+	$(TEST_ENV) oml world up >/dev/null
+	$(TEST_ENV) pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider tests
+
+clean: down ## Remove build outputs and local state (keeps .venv and node_modules)
+	rm -rf .build contracts/.cache .run deployments/local.json
