@@ -7,8 +7,8 @@ or gateway never collides with the local world.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from ipaddress import ip_address
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
