@@ -15,9 +15,11 @@ export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+OML_ANVIL_PORT ?= 18545
+export OML_RPC_URL ?= http://127.0.0.1:$(OML_ANVIL_PORT)
 
 # Test world: its own ports and run dir so `make test` never touches a running `make up`.
-TEST_ENV := OML_RUN_DIR=$(CURDIR)/.run/test OML_ANVIL_PORT=18645 OML_IPFS_API_PORT=15101 \
+TEST_ENV := OML_RPC_URL=http://127.0.0.1:18645 OML_RUN_DIR=$(CURDIR)/.run/test OML_ANVIL_PORT=18645 OML_IPFS_API_PORT=15101 \
             OML_IPFS_GATEWAY_PORT=18180 OML_IPFS_GRPC_PORT=15103 OML_IPFS_SWARM_PORT=14101
 PYTEST_WORKERS ?= 2
 
@@ -42,8 +44,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-compile: setup ## Compile the contracts with ape (solc-js through tools/solc)
+compile: setup ## Compile the contracts with ape (solc-js through tools/solc), export ABIs
 	ape compile
+	@if [ -f scripts/export_abis.py ]; then $(PY) scripts/export_abis.py; fi
 
 lint: setup ## ruff + mypy on agents/ and scripts/
 	ruff check agents scripts tests benchmarks
@@ -63,7 +66,7 @@ doctor: ## Check the toolchain and the local world
 	oml doctor
 
 demo: setup compile up ## Bring the world up, deploy the contracts, print where everything is
-	ape run deploy --network ethereum:local:$${OML_NETWORK_PROVIDER:-node} 
+	ape run deploy --network ethereum:local:node
 	$(PY) scripts/demo_summary.py
 
 test: setup compile lint ## The one test command: lint, then every suite against a fresh test world
