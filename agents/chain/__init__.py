@@ -1,0 +1,1 @@
+"""Chain access for every role: deployments, keystores, one transaction sender, event cursor."""
