@@ -1,0 +1,1 @@
+"""The fingerprinting oracle: licence requests become fingerprinted, encrypted, committed copies."""
