@@ -45,7 +45,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 compile: setup ## Compile the contracts with ape (solc-js through tools/solc), export ABIs
-	ape compile
+	ape compile -v WARNING
 	@if [ -f scripts/export_abis.py ]; then $(PY) scripts/export_abis.py; fi
 
 lint: setup ## ruff + mypy on agents/ and scripts/
