@@ -53,8 +53,8 @@ lint: setup ## ruff + mypy on agents/ and scripts/
 	ruff format --check agents scripts tests benchmarks
 	mypy agents scripts
 
-up: setup ## Start Anvil + IPFS in the background (pids, logs in .run/)
-	oml world up
+up: setup ## Start Anvil + IPFS in the background; FORK_URL=<rpc> [FORK_BLOCK=n] forks a network
+	$(if $(FORK_URL),OML_FORK_URL=$(FORK_URL)) $(if $(FORK_BLOCK),OML_FORK_BLOCK=$(FORK_BLOCK)) oml world up
 
 down: ## Stop what `make up` started
 	@if [ -x $(VENV)/bin/oml ]; then oml world down; else echo "nothing to stop"; fi

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     ipfs_grpc_port: int = Field(15003, description="gRPC port of the local js-ipfs node")
     ipfs_swarm_port: int = Field(14001, description="Swarm TCP port (node runs offline)")
     run_dir: Path = Field(REPO_ROOT / ".run", description="Logs, pids and node state")
+    fork_url: str = Field("", description="When set, Anvil forks this RPC (testers' fork mode)")
+    fork_block: int | None = Field(None, description="Block number to fork at (default: latest)")
     rpc_url: str = Field("", description="Chain JSON-RPC URL; defaults to the local Anvil")
     ipfs_api_url: str = Field("", description="IPFS RPC API URL; defaults to the local node")
     ipfs_timeout_s: float = Field(30.0, description="Default timeout of one IPFS RPC call")

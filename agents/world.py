@@ -98,6 +98,15 @@ def ipfs_answers(api_url: str, timeout: float = 1.0) -> str | None:
         return None
 
 
+def _fork_arguments(settings: Settings) -> list[str]:
+    if not settings.fork_url:
+        return []
+    arguments = ["--fork-url", settings.fork_url]
+    if settings.fork_block is not None:
+        arguments += ["--fork-block-number", str(settings.fork_block)]
+    return arguments
+
+
 def _ipfs_repo(settings: Settings) -> Path:
     return settings.run_dir / "ipfs-repo"
 
@@ -125,6 +134,7 @@ def services(settings: Settings) -> list[Service]:
             "--balance",
             "10000",
             "--silent",
+            *_fork_arguments(settings),
         ],
         env={},
         ready=lambda: chain_answers(settings.rpc_url) == settings.chain_id,
