@@ -149,7 +149,8 @@ class InferenceEngine:
         async def iterate() -> AsyncIterator[str]:
             while True:
                 get = asyncio.ensure_future(deltas.get())
-                done, _ = await asyncio.wait({get, job.future}, return_when="FIRST_COMPLETED")
+                waiting: set[asyncio.Future[Any]] = {get, job.future}
+                done, _ = await asyncio.wait(waiting, return_when="FIRST_COMPLETED")
                 if get in done:
                     yield get.result()
                     continue

@@ -1,0 +1,135 @@
+"""Fixtures: a tiny real model, and real uvicorn servers on free ports in background threads."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_model import tiny_model_dir  # noqa: E402
+
+from agents.chain.keystore import dev_account  # noqa: E402
+from agents.host.api import ServingConfig, create_app  # noqa: E402
+from agents.host.epochs import EpochClock  # noqa: E402
+from agents.host.inference import InferenceEngine  # noqa: E402
+from agents.host.ledger import ReceiptLedger, ReceiptSigner  # noqa: E402
+from agents.host.metering import Metering  # noqa: E402
+
+CHAIN_ID = 31337
+VERIFYING_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+MODEL_NAME = "tiny-copy"
+COPY_ID = 7
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    folder = tiny_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    return model, tokenizer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningHost:
+    url: str
+    ledger: ReceiptLedger | None
+    server: uvicorn.Server
+    thread: threading.Thread
+    signer: str
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "server did not shut down"
+
+
+@pytest.fixture
+def start_host(tiny_model: tuple[Any, Any], tmp_path: Path) -> Iterator[Callable[..., RunningHost]]:
+    """Start a host server; each call may reuse ``ledger_path`` to simulate a restart."""
+    started: list[RunningHost] = []
+
+    def start(
+        *,
+        ledger_path: Path | None = None,
+        metering: bool = True,
+        clock: EpochClock | None = None,
+        max_tokens_limit: int = 32,
+        max_prompt_tokens: int = 256,
+        max_batch_size: int = 8,
+    ) -> RunningHost:
+        model, tokenizer = tiny_model
+        account = dev_account(2)
+        signer = ReceiptSigner(account, CHAIN_ID, VERIFYING_CONTRACT)
+        ledger = None
+        if metering:
+            ledger = ReceiptLedger(
+                ledger_path or tmp_path / "receipts.sqlite3",
+                copy_id=COPY_ID,
+                signer=signer,
+                clock=clock or EpochClock(genesis=0, length=3600),
+            )
+        engine = InferenceEngine(model, tokenizer, max_batch_size=max_batch_size)
+        config = ServingConfig(
+            model_name=MODEL_NAME,
+            copy_id=COPY_ID,
+            signer=account.address,
+            chain_id=CHAIN_ID,
+            verifying_contract=VERIFYING_CONTRACT,
+            max_tokens_limit=max_tokens_limit,
+            default_max_tokens=4,
+            max_prompt_tokens=max_prompt_tokens,
+            max_body_bytes=64_000,
+        )
+        app = create_app(engine, Metering(ledger) if ledger else None, config)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        host = RunningHost(url, ledger, server, thread, account.address)
+        started.append(host)
+        return host
+
+    yield start
+    for host in started:
+        if host.thread.is_alive():
+            host.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60) as client:
+        yield client
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
