@@ -18,14 +18,14 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_model import tiny_model_dir  # noqa: E402
+from tiny_model import tiny_model_dir
 
-from agents.chain.keystore import dev_account  # noqa: E402
-from agents.host.api import ServingConfig, create_app  # noqa: E402
-from agents.host.epochs import EpochClock  # noqa: E402
-from agents.host.inference import InferenceEngine  # noqa: E402
-from agents.host.ledger import ReceiptLedger, ReceiptSigner  # noqa: E402
-from agents.host.metering import Metering  # noqa: E402
+from agents.chain.keystore import dev_account
+from agents.host.api import ServingConfig, create_app
+from agents.host.epochs import EpochClock
+from agents.host.inference import InferenceEngine
+from agents.host.ledger import ReceiptLedger, ReceiptSigner
+from agents.host.metering import Metering
 
 CHAIN_ID = 31337
 VERIFYING_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

