@@ -12,7 +12,7 @@ from receipts_check import recover
 
 from agents.chain.keystore import dev_account
 from agents.host.epochs import EpochClock
-from agents.host.errors import LedgerError
+from agents.host.errors import LedgerError, LogFormatError
 from agents.host.ledger import Call, ReceiptLedger, ReceiptSigner
 from agents.host.reporter import CopyFunds, OnChainReport, UsageReporter
 from agents.host.usage_log import import_log
@@ -199,5 +199,5 @@ def test_usage_log_import_is_idempotent_and_reported(tmp_path: Path) -> None:
     assert chain.sent == [(0, 2, 2), (1, 1, 3), (2, 1, 4)]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": 1, "response": "x"}\n')
-    with pytest.raises(Exception, match="bad.jsonl:1"):
+    with pytest.raises(LogFormatError, match=r"bad\.jsonl:1"):
         import_log(bad, ledger)
