@@ -152,10 +152,10 @@ def create_app(
         finally:
             # uvicorn has already let in-flight responses finish; drain what is queued.
             await engine.stop()
+            if on_shutdown is not None:  # e.g. stop the reporter before the ledger closes
+                await on_shutdown()
             if metering is not None:
                 await metering.stop()
-            if on_shutdown is not None:
-                await on_shutdown()
             log.info("stopped; last seq %s", metering.ledger.last_seq if metering else "-")
 
     app = FastAPI(title="OML Hub host", version="1", lifespan=lifespan)
