@@ -20,9 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
-from agents.chain.receipts import Receipt, sign_receipt
+from agents.chain.receipts import (
+    DOMAIN_NAME,
+    DOMAIN_VERSION,
+    EIP712_DOMAIN_FIELDS,
+    RECEIPT_FIELDS,
+    Receipt,
+    sign_receipt,
+)
 from agents.host.epochs import EpochClock
 from agents.host.errors import LedgerError
 
@@ -50,20 +59,52 @@ CREATE TABLE IF NOT EXISTS report (
 """
 
 
-@dataclass(frozen=True)
 class ReceiptSigner:
-    """The host key and the EIP-712 domain receipts are signed under."""
+    """The host key and the EIP-712 domain receipts are signed under.
 
-    account: LocalAccount
-    chain_id: int
-    verifying_contract: str
+    Signing hashes the struct directly (type strings derived from ``agents.chain.receipts``)
+    and signs with libsecp256k1: ~0.1 ms instead of ~0.6 ms through ``encode_typed_data``.
+    The constructor checks the result is byte-identical to :func:`sign_receipt`.
+    """
+
+    def __init__(self, account: LocalAccount, chain_id: int, verifying_contract: str) -> None:
+        self.account = account
+        self.chain_id = chain_id
+        self.verifying_contract = verifying_contract
+        self._key = PrivateKey(bytes(account.key))
+        domain = keccak(
+            _type_hash("EIP712Domain", EIP712_DOMAIN_FIELDS)
+            + keccak(text=DOMAIN_NAME)
+            + keccak(text=DOMAIN_VERSION)
+            + chain_id.to_bytes(32, "big")
+            + bytes(12)
+            + bytes.fromhex(verifying_contract.removeprefix("0x"))
+        )
+        self._prefix = b"\x19\x01" + domain
+        self._receipt_type = _type_hash("Receipt", RECEIPT_FIELDS)
+        probe = Receipt(copy_id=1, epoch=2, seq=3, prompt_hash=bytes(32), response_hash=bytes(32))
+        if self.sign(probe) != sign_receipt(account, probe, chain_id, verifying_contract):
+            raise LedgerError("fast receipt signing disagrees with agents.chain.receipts")
 
     @property
     def address(self) -> str:
         return str(self.account.address)
 
     def sign(self, receipt: Receipt) -> bytes:
-        return sign_receipt(self.account, receipt, self.chain_id, self.verifying_contract)
+        struct = keccak(
+            self._receipt_type
+            + receipt.copy_id.to_bytes(32, "big")
+            + receipt.epoch.to_bytes(32, "big")
+            + receipt.seq.to_bytes(32, "big")
+            + receipt.prompt_hash
+            + receipt.response_hash
+        )
+        signature: bytes = self._key.sign_recoverable(keccak(self._prefix + struct), hasher=None)
+        return signature[:64] + bytes([signature[64] + 27])
+
+
+def _type_hash(name: str, fields: list[dict[str, str]]) -> bytes:
+    return keccak(text=f"{name}(" + ",".join(f"{f['type']} {f['name']}" for f in fields) + ")")
 
 
 @dataclass(frozen=True)
