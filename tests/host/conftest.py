@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from hostkit import CHAIN_ID, COPY_ID, MODEL_NAME, VERIFYING_CONTRACT, RunningHost, free_port
 from tiny_model import tiny_model_dir
 
 from agents.chain.keystore import dev_account
@@ -26,11 +24,6 @@ from agents.host.epochs import EpochClock
 from agents.host.inference import InferenceEngine
 from agents.host.ledger import ReceiptLedger, ReceiptSigner
 from agents.host.metering import Metering
-
-CHAIN_ID = 31337
-VERIFYING_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-MODEL_NAME = "tiny-copy"
-COPY_ID = 7
 
 
 @pytest.fixture(scope="session")
@@ -44,26 +37,6 @@ def tiny_model() -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     return model, tokenizer
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class RunningHost:
-    url: str
-    ledger: ReceiptLedger | None
-    server: uvicorn.Server
-    thread: threading.Thread
-    signer: str
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        assert not self.thread.is_alive(), "server did not shut down"
 
 
 @pytest.fixture
@@ -130,6 +103,3 @@ def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=60) as client:
         yield client
 
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)

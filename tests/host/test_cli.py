@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
-from conftest import free_port
+from hostkit import free_port
 from receipts_check import recover
 from tiny_model import tiny_model_dir
 

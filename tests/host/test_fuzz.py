@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import httpx
-from conftest import MODEL_NAME
+from hostkit import MODEL_NAME
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import openai
-from conftest import COPY_ID, MODEL_NAME, RunningHost
 from eth_utils.crypto import keccak
+from hostkit import COPY_ID, MODEL_NAME, RunningHost
 from receipts_check import recover
 
 
