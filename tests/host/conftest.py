@@ -102,4 +102,3 @@ def start_host(tiny_model: tuple[Any, Any], tmp_path: Path) -> Iterator[Callable
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=60) as client:
         yield client
-
