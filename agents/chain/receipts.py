@@ -3,10 +3,19 @@
 Domain {name: "OML Hub", version: "1", chainId, verifyingContract: ChallengeManager}; type
 ``Receipt(uint256 copyId,uint64 epoch,uint64 seq,bytes32 promptHash,bytes32 responseHash)``.
 Hosts sign one per call; provers keep them as evidence of under-reported usage.
+
+What the two hashes commit to (a prover recomputes them from its own request and the answer):
+
+- completions: the UTF-8 prompt string exactly as sent;
+- chat: the messages as compact JSON ``[{"role":..,"content":..}]`` (keys in that order, no
+  spaces, non-ASCII kept, content parts joined into one string);
+- response: the UTF-8 completion text exactly as returned (for streams: the deltas joined).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from eth_account import Account
@@ -32,6 +41,19 @@ EIP712_DOMAIN_FIELDS = [
 ]
 
 
+def chat_prompt_text(messages: Sequence[tuple[str, str]]) -> str:
+    """The canonical text of a chat prompt that ``promptHash`` commits to."""
+    return json.dumps(
+        [{"role": role, "content": content} for role, content in messages],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def text_hash(text: str) -> bytes:
+    return keccak(text.encode("utf-8"))
+
+
 class Receipt(BaseModel):
     """One metered inference call of one copy."""
 
@@ -49,8 +71,8 @@ class Receipt(BaseModel):
             copy_id=copy_id,
             epoch=epoch,
             seq=seq,
-            prompt_hash=keccak(text=prompt),
-            response_hash=keccak(text=response),
+            prompt_hash=text_hash(prompt),
+            response_hash=text_hash(response),
         )
 
     def as_tuple(self) -> tuple[int, int, int, bytes, bytes]:

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agents.chain.receipts import chat_prompt_text, text_hash
 from agents.host.inference import (
     EngineBusy,
     EngineStopped,
@@ -30,7 +31,6 @@ from agents.host.inference import (
 )
 from agents.host.ledger import SignedReceipt
 from agents.host.metering import Metering
-from agents.host.prompts import chat_prompt_text, text_hash
 
 log = logging.getLogger(__name__)
 

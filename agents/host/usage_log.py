@@ -21,9 +21,9 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
+from agents.chain.receipts import text_hash
 from agents.host.errors import LogFormatError
 from agents.host.ledger import Call, ReceiptLedger
-from agents.host.prompts import text_hash
 
 BATCH = 500
 
