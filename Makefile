@@ -23,7 +23,7 @@ TEST_ENV := OML_RPC_URL=http://127.0.0.1:18645 OML_RUN_DIR=$(CURDIR)/.run/test O
             OML_IPFS_GATEWAY_PORT=18180 OML_IPFS_GRPC_PORT=15103 OML_IPFS_SWARM_PORT=14101
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup up down status demo test lint compile doctor clean
+.PHONY: help setup up down status demo test lint compile doctor clean bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ test: setup compile lint ## The one test command: lint, then every suite against
 	@trap '$(TEST_ENV) oml world down >/dev/null' EXIT
 	$(TEST_ENV) oml world up >/dev/null
 	$(TEST_ENV) pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider tests
+
+bench: setup compile ## Run every benchmark; results with machine and date in benchmarks/results/
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean: down ## Remove build outputs and local state (keeps .venv and node_modules)
 	rm -rf .build contracts/.cache .run deployments/local.json
