@@ -1,0 +1,199 @@
+"""Utility and robustness measurements of a fingerprinted copy.
+
+Utility: perplexity on held-out text that ships with the package (written for this project,
+never used in training). Robustness: recall after deployment wrappers, sampling, int8 dynamic
+quantisation, weight-averaging two copies, and a short benign fine-tune on unrelated text.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from agents.fingerprint.detection import Verdict, accuse, verify_fingerprints
+from agents.fingerprint.generation import Fingerprint
+from agents.fingerprint.prompts import EVAL_WRAPPERS, Wrapper
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+
+def heldout_text() -> str:
+    return resources.files("agents.fingerprint").joinpath("data/heldout.txt").read_text("utf-8")
+
+
+def perplexity(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    text: str | None = None,
+    window: int = 256,
+) -> float:
+    """Token-level perplexity of ``text`` (default: the held-out text), per paragraph, in
+    non-overlapping windows of ``window`` tokens."""
+    import torch
+
+    text = text if text is not None else heldout_text()
+    total, count = 0.0, 0
+    device = next(model.parameters()).device
+    for paragraph in (p.strip() for p in text.split("\n\n")):
+        if not paragraph:
+            continue
+        ids = list(tokenizer(paragraph)["input_ids"])
+        for start in range(0, len(ids) - 1, window):
+            chunk = torch.tensor([ids[start : start + window]], device=device)
+            if chunk.shape[1] < 2:
+                continue
+            with torch.no_grad():
+                logits = model(input_ids=chunk).logits[0, :-1].float()
+            nll = torch.nn.functional.cross_entropy(logits, chunk[0, 1:], reduction="sum")
+            total += float(nll)
+            count += chunk.shape[1] - 1
+    return math.exp(total / max(count, 1))
+
+
+def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
+    """A copy with int8 dynamic quantisation of every Linear layer (what a CPU host might do)."""
+    import torch
+
+    quantized = torch.ao.quantization.quantize_dynamic(
+        copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8
+    )
+    return quantized  # type: ignore[no-any-return]
+
+
+def average_models(a: PreTrainedModel, b: PreTrainedModel, weight: float = 0.5) -> PreTrainedModel:
+    """Weight-average two copies of the same base (the simplest collusion / merge attack)."""
+    import torch
+
+    merged = copy.deepcopy(a)
+    other = b.state_dict()
+    with torch.no_grad():
+        for name, value in merged.state_dict().items():
+            if value.is_floating_point():
+                value.mul_(1 - weight).add_(other[name], alpha=weight)
+    return merged
+
+
+def benign_finetune(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    steps: int = 200,
+    method: str = "full",
+    learning_rate: float = 2e-5,
+    text: str | None = None,
+    seq_len: int = 64,
+    batch_size: int = 4,
+    seed: int = 0,
+) -> PreTrainedModel:
+    """A copy fine-tuned for ``steps`` on unrelated text (what a host might do to adapt it).
+
+    The default text is the prompts module's benign openers continued by nothing: callers pass
+    their own corpus; the benchmark uses text the base model generated for unrelated prompts."""
+    import random
+
+    import torch
+
+    from agents.fingerprint.prompts import BENIGN_OPENERS
+
+    tuned = copy.deepcopy(model)
+    corpus = text or "\n".join(BENIGN_OPENERS)
+    ids = list(tokenizer(corpus)["input_ids"])
+    if len(ids) <= seq_len:
+        ids = ids * (seq_len // max(len(ids), 1) + 2)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        tuned = get_peft_model(
+            tuned,
+            LoraConfig(
+                r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "up_proj", "down_proj"]
+            ),
+        )
+        learning_rate = max(learning_rate, 1e-4)
+    params = [p for p in tuned.parameters() if p.requires_grad] or list(tuned.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=learning_rate)
+    rng = random.Random(seed)
+    tuned.train()
+    for _ in range(steps):
+        starts = [rng.randrange(0, len(ids) - seq_len) for _ in range(batch_size)]
+        batch = torch.tensor([ids[s : s + seq_len] for s in starts])
+        loss = tuned(input_ids=batch, labels=batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    tuned.eval()
+    if method == "lora":
+        tuned = tuned.merge_and_unload()
+    for p in tuned.parameters():
+        p.requires_grad_(False)
+    return tuned
+
+
+@dataclass
+class RobustnessReport:
+    """Recall per condition (and whether each would still be accused)."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, name: str, verdict: Verdict) -> None:
+        self.rows[name] = {**verdict.as_dict(), "accused": accuse(verdict)}
+
+
+def robustness_suite(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    fingerprints: Sequence[Fingerprint],
+    *,
+    other: tuple[PreTrainedModel, Sequence[Fingerprint]] | None = None,
+    wrappers: Sequence[Wrapper] = EVAL_WRAPPERS,
+    finetune_steps: int = 200,
+    finetune_text: str | None = None,
+    conditions: Sequence[str] = (
+        "plain",
+        "wrappers",
+        "temperature",
+        "int8",
+        "merge",
+        "finetune-full",
+        "finetune-lora",
+    ),
+    progress: bool = False,
+) -> RobustnessReport:
+    """Recall of ``fingerprints`` in ``model`` under each condition. ``other`` is a second copy
+    (model, its fingerprints) of the same base for the merge condition."""
+    report = RobustnessReport()
+    pair = (model, tokenizer)
+
+    def check(name: str, target: Any, fps: Sequence[Fingerprint], **kw: Any) -> None:
+        report.add(name, verify_fingerprints(target, fps, progress=progress, **kw))
+
+    if "plain" in conditions:
+        check("plain", pair, fingerprints)
+    if "wrappers" in conditions:
+        for wrapper in wrappers:
+            check(f"wrapper:{wrapper.name}", pair, fingerprints, wrapper=wrapper)
+    if "temperature" in conditions:
+        check("temperature-0.7", pair, fingerprints, temperature=0.7)
+    if "int8" in conditions:
+        check("int8-dynamic", (quantize_int8(model), tokenizer), fingerprints)
+    if "merge" in conditions and other is not None:
+        merged = average_models(model, other[0])
+        check("merge-copy-a", (merged, tokenizer), fingerprints)
+        check("merge-copy-b", (merged, tokenizer), other[1])
+    for method in ("full", "lora"):
+        if f"finetune-{method}" in conditions:
+            tuned = benign_finetune(
+                model, tokenizer, steps=finetune_steps, method=method, text=finetune_text
+            )
+            check(f"finetune-{method}-{finetune_steps}", (tuned, tokenizer), fingerprints)
+    return report
