@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_abi import encode
-from eth_utils import keccak
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
 
 from agents.fingerprint.errors import CommitmentError
 from agents.fingerprint.generation import Fingerprint
@@ -102,7 +102,7 @@ class Commitment:
 
 
 def commit(copy_id: int, fingerprints: Sequence[Fingerprint], seed: bytes) -> Commitment:
-    """Commit to ``fingerprints`` (index = position) of copy ``copy_id`` with salts from ``seed``."""
+    """Commit to ``fingerprints`` (index = position) of ``copy_id``, salts drawn from ``seed``."""
     leaves = [
         fingerprint_leaf(copy_id, i, fp.key, fp.response, fingerprint_salt(seed, i))
         for i, fp in enumerate(fingerprints)

@@ -62,7 +62,7 @@ def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
     """A copy with int8 dynamic quantisation of every Linear layer (what a CPU host might do)."""
     import torch
 
-    quantized = torch.ao.quantization.quantize_dynamic(
+    quantized = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
         copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8
     )
     return quantized  # type: ignore[no-any-return]

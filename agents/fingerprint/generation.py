@@ -281,7 +281,7 @@ def _perinucleus_responses(
             for p in probs
         ]
         tails = _greedy_continue(
-            model, tokenizer, [r + [f] for r, f in zip(rows, firsts, strict=True)], max(wanted) - 1
+            model, tokenizer, [[*r, f] for r, f in zip(rows, firsts, strict=True)], max(wanted) - 1
         )
         for first, tail, length in zip(firsts, tails, wanted, strict=True):
             response = [first]

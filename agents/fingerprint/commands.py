@@ -1,0 +1,184 @@
+"""`oml fingerprint ...`: embed, verify, eval. Wiring only; the logic lives in the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agents.fingerprint.errors import FingerprintError
+
+
+def _seed(value: str) -> bytes:
+    text = value[2:] if value.lower().startswith("0x") else value
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError as bad:
+        raise click.BadParameter(
+            f"{value!r} is not hex; pass e.g. --seed 0x$(openssl rand -hex 32)"
+        ) from bad
+    if not seed:
+        raise click.BadParameter("the seed must not be empty")
+    return seed
+
+
+def _fail(error: FingerprintError) -> click.ClickException:
+    return click.ClickException(str(error))
+
+
+@click.group("fingerprint")
+def group() -> None:
+    """Generate, embed, verify and evaluate OML fingerprints."""
+
+
+@group.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--num", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--seed", required=True, help="The copy's secret seed, hex.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["perinucleus", "english", "random-words", "random-token"]),
+    default="perinucleus",
+    show_default=True,
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--method", type=click.Choice(["full", "lora"]), default="full", show_default=True)
+@click.option(
+    "--train-layers", type=click.IntRange(min=1), default=None, help="Top layers to train."
+)
+@click.option("--learning-rate", type=float, default=None)
+@click.option("--max-epochs", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+def embed(
+    model_dir: Path,
+    num: int,
+    seed: str,
+    strategy: str,
+    out_dir: Path,
+    method: str,
+    train_layers: int | None,
+    learning_rate: float | None,
+    max_epochs: int | None,
+    as_json: bool,
+) -> None:
+    """Fine-tune NUM fingerprints into a copy of MODEL; write OUT/ and OUT/fingerprints.json."""
+    from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
+    from agents.fingerprint.generation import FingerprintConfig
+
+    overrides: dict[str, Any] = {"method": method, "progress": sys.stderr.isatty()}
+    if train_layers is not None:
+        overrides["train_layers"] = train_layers
+    if learning_rate is not None:
+        overrides["learning_rate"] = learning_rate
+    if max_epochs is not None:
+        overrides["max_epochs"] = max_epochs
+    try:
+        config = EmbedConfig(fingerprint=FingerprintConfig(strategy=strategy), **overrides)  # type: ignore[arg-type]
+        result = embed_fingerprints(model_dir, out_dir, _seed(seed), num, config)
+    except FingerprintError as error:
+        raise _fail(error) from error
+    summary = {
+        "out": str(out_dir),
+        "fingerprints": len(result.fingerprints),
+        "seconds": round(result.seconds, 2),
+        "recall": result.recall,
+        "epochs": result.epochs,
+    }
+    click.echo(
+        json.dumps(summary) if as_json else "\n".join(f"{k}: {v}" for k, v in summary.items())
+    )
+
+
+@group.command()
+@click.option("--model", "model", required=True, help="A model folder or an OpenAI-compatible URL.")
+@click.option("--fingerprints", "fp_file", required=True, type=click.Path(path_type=Path))
+@click.option("--sample", type=click.IntRange(min=1), default=None, help="Query K random keys.")
+@click.option("--chance-bound", type=click.FloatRange(0, 1), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable verdict.")
+def verify(
+    model: str, fp_file: Path, sample: int | None, chance_bound: float | None, as_json: bool
+) -> None:
+    """Query MODEL with the keys of FINGERPRINTS and state the false-positive probability."""
+    from agents.fingerprint.detection import (
+        DEFAULT_CHANCE_BOUND,
+        accuse,
+        load_fingerprints,
+        verify_fingerprints,
+    )
+
+    target: Path | str = model if model.startswith(("http://", "https://")) else Path(model)
+    try:
+        verdict = verify_fingerprints(
+            target,
+            load_fingerprints(fp_file),
+            sample,
+            chance_bound=DEFAULT_CHANCE_BOUND if chance_bound is None else chance_bound,
+            progress=sys.stderr.isatty() and not as_json,
+        )
+    except FingerprintError as error:
+        raise _fail(error) from error
+    if as_json:
+        click.echo(json.dumps(verdict.as_dict()))
+        return
+    click.echo(
+        f"matched {verdict.matched}/{verdict.queried} (recall {verdict.recall:.3f}); "
+        f"false-positive probability {verdict.false_positive_probability:.3g}; "
+        f"{'ACCUSE' if accuse(verdict) else 'no accusation'}"
+    )
+
+
+@group.command("eval")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--fingerprints", "fp_file", type=click.Path(path_type=Path), default=None)
+@click.option("--base", "base_dir", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option("--other", "other_dir", type=click.Path(path_type=Path, exists=True), default=None)
+@click.option("--finetune-steps", type=click.IntRange(min=0), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def evaluate(
+    model_dir: Path,
+    fp_file: Path | None,
+    base_dir: Path | None,
+    other_dir: Path | None,
+    finetune_steps: int,
+    as_json: bool,
+) -> None:
+    """Robustness suite on a copy: wrappers, temperature, int8, merge with --other, benign
+    fine-tunes; with --base also the perplexity change on the packaged held-out text."""
+    from agents.fingerprint.detection import load_fingerprints
+    from agents.fingerprint.evaluation import perplexity, robustness_suite
+    from agents.fingerprint.models import configure_threads, load_model
+
+    configure_threads()
+    try:
+        fps = load_fingerprints(fp_file or model_dir / "fingerprints.json")
+        model, tokenizer = load_model(model_dir)
+        other = None
+        conditions = ["plain", "wrappers", "temperature", "int8"]
+        if other_dir is not None:
+            other_model, _ = load_model(other_dir)
+            other = (other_model, load_fingerprints(other_dir / "fingerprints.json"))
+            conditions.append("merge")
+        if finetune_steps:
+            conditions += ["finetune-full", "finetune-lora"]
+        report = robustness_suite(
+            model, tokenizer, fps, other=other, finetune_steps=finetune_steps, conditions=conditions
+        )
+        result: dict[str, Any] = {"robustness": report.rows}
+        result["perplexity"] = perplexity(model, tokenizer)
+        if base_dir is not None:
+            base, base_tok = load_model(base_dir)
+            result["base_perplexity"] = perplexity(base, base_tok)
+            result["perplexity_change"] = result["perplexity"] / result["base_perplexity"] - 1
+    except FingerprintError as error:
+        raise _fail(error) from error
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    for name, row in report.rows.items():
+        click.echo(f"{name:32s} recall {row['recall']:.3f}  accused {row['accused']}")
+    for key in ("base_perplexity", "perplexity", "perplexity_change"):
+        if key in result:
+            click.echo(f"{key}: {result[key]:.4f}")
