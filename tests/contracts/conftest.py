@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from omlkit import World
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +21,42 @@ def owner(accounts: Any) -> Any:
 @pytest.fixture(scope="session")
 def stranger(accounts: Any) -> Any:
     return accounts[9]
+
+
+@pytest.fixture(scope="session")
+def creator(accounts: Any) -> Any:
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def host(accounts: Any) -> Any:
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def prover_account(accounts: Any) -> Any:
+    return accounts[6]
+
+
+@pytest.fixture(scope="session")
+def other(accounts: Any) -> Any:
+    return accounts[7]
+
+
+@pytest.fixture(scope="session")
+def world(accounts: Any, chain: Any) -> World:
+    """The whole protocol, deployed once per session (ape reverts state after every test)."""
+    w = World(accounts, chain)
+    for account in accounts[4:10]:
+        w.fund(account)
+    return w
+
+
+@pytest.fixture(scope="session")
+def model(world: World, creator: Any) -> int:
+    return world.register(creator)
+
+
+@pytest.fixture(scope="session")
+def copy_id(world: World, host: Any, model: int) -> int:
+    return world.licensed_copy(host, model)
