@@ -99,7 +99,8 @@ class PreparedFingerprint:
 @cache
 def word_list() -> tuple[str, ...]:
     text = resources.files("agents.fingerprint").joinpath("data/words.txt").read_text("utf-8")
-    return tuple(w for w in text.split() if w and not w.startswith("#") and w.isalpha())
+    lines = (line.strip() for line in text.splitlines())
+    return tuple(w for w in lines if w and not w.startswith("#") and w.isalpha())
 
 
 def derive_rng(seed: bytes, tag: str) -> random.Random:
