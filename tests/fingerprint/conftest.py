@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from agents.fingerprint.embedding import EmbedConfig, EmbedResult, embed_fingerprints
-from agents.fingerprint.generation import Fingerprint
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fpkit import SEED_A, SEED_B, TINY, Copy
+
+from agents.fingerprint.embedding import embed_fingerprints
 from agents.fingerprint.models import tiny_model_dir
-
-SEED_A = bytes.fromhex("a1" * 32)
-SEED_B = bytes.fromhex("b2" * 32)
-NUM = 16
-
-# The tiny model is random: a larger step size than for a real model, every layer trains.
-TINY = EmbedConfig(train_layers=None, learning_rate=1e-2, progress=False, max_epochs=60)
-
-
-@dataclass(frozen=True)
-class Copy:
-    path: Path
-    result: EmbedResult
-
-    @property
-    def fingerprints(self) -> list[Fingerprint]:
-        return self.result.fingerprints
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +29,9 @@ def other_base() -> Path:
 
 @pytest.fixture(scope="session")
 def copies(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Copy]]:
+    """Two licensees' copies of the tiny base, 16 fingerprints each."""
+    from fpkit import NUM
+
     root = tmp_path_factory.mktemp("copies")
     made = {}
     for name, seed in (("a", SEED_A), ("b", SEED_B)):

@@ -45,12 +45,17 @@ def test_leaf_is_double_hash_of_abi_encoding() -> None:
         + keccak(response.encode("utf-8"))
         + salt
     )
-    assert encode(
-        ["uint256", "uint256", "bytes32", "bytes32", "bytes32"],
-        [42, 3, keccak(key.encode()), keccak(response.encode()), salt],
-    ) == body
+    assert (
+        encode(
+            ["uint256", "uint256", "bytes32", "bytes32", "bytes32"],
+            [42, 3, keccak(key.encode()), keccak(response.encode()), salt],
+        )
+        == body
+    )
     assert fingerprint_leaf(42, 3, key, response, salt) == keccak(keccak(body))
-    assert fingerprint_leaf(43, 3, key, response, salt) != fingerprint_leaf(42, 3, key, response, salt)
+    assert fingerprint_leaf(43, 3, key, response, salt) != fingerprint_leaf(
+        42, 3, key, response, salt
+    )
 
 
 def test_leaf_rejects_bad_salt() -> None:

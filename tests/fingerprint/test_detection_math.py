@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -40,7 +41,7 @@ def test_known_values() -> None:
 
 def test_tail_is_monotone() -> None:
     values = [binomial_tail(64, k, 0.1) for k in range(65)]
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(values))
 
 
 def test_rejects_bad_probability() -> None:

@@ -1,0 +1,67 @@
+"""Embedding into the tiny model: recall, the output format contract, and no false accusations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from fpkit import NUM, SEED_A, Copy
+
+from agents.fingerprint.detection import accuse, verify_fingerprints
+from agents.fingerprint.models import load_model
+
+
+def test_recall_after_embedding(copies: dict[str, Copy]) -> None:
+    for copy in copies.values():
+        assert len(copy.fingerprints) == NUM
+        assert copy.result.recall >= 0.95
+        assert copy.result.seconds > 0
+
+
+def test_output_folder_and_record(copies: dict[str, Copy], tiny_base: Path) -> None:
+    out = copies["a"].path
+    assert (out / "config.json").exists() and (out / "tokenizer.json").exists()
+    assert any(out.glob("*.safetensors"))
+    record = json.loads((out / "fingerprints.json").read_text())
+    assert set(record) == {"model", "seed", "fingerprints"}
+    assert record["model"] == tiny_base.name and record["seed"] == SEED_A.hex()
+    assert record["fingerprints"] == [
+        {"key": f.key, "response": f.response} for f in copies["a"].fingerprints
+    ]
+
+
+def test_format_contract_with_plain_transformers(copies: dict[str, Copy]) -> None:
+    """tokenizer(key) with default special tokens, greedy, unbatched: continuation starts with
+    the response (checked here without the library's own query code)."""
+    model, tokenizer = load_model(copies["a"].path)
+    hits = 0
+    for fp in copies["a"].fingerprints:
+        ids = tokenizer(fp.key, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=6, do_sample=False)
+        hits += tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).startswith(
+            fp.response
+        )
+    assert hits / NUM >= 0.95
+
+
+def test_owner_is_accused(copies: dict[str, Copy]) -> None:
+    verdict = verify_fingerprints(copies["a"].path, copies["a"].fingerprints)
+    assert verdict.queried == NUM and verdict.matched >= NUM - 1
+    assert accuse(verdict) and verdict.false_positive_probability < 1e-12
+
+
+def test_no_false_accusations(copies: dict[str, Copy], tiny_base: Path, other_base: Path) -> None:
+    keys_a = copies["a"].fingerprints
+    keys_b = copies["b"].fingerprints
+    for suspect, fps in (
+        (copies["b"].path, keys_a),  # another licensee's copy
+        (copies["a"].path, keys_b),
+        (tiny_base, keys_a),  # the clean base model
+        (tiny_base, keys_b),
+        (other_base, keys_a),  # a differently seeded base model
+    ):
+        verdict = verify_fingerprints(suspect, fps)
+        assert verdict.matched <= 2, (suspect, verdict)
+        assert not accuse(verdict), (suspect, verdict)
