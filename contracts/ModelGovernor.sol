@@ -188,8 +188,10 @@ contract ModelGovernor is IModelGovernor, Ownable {
             _shares[modelId][from] = fromBalance - amount;
             _votes[modelId][from].push(now_, uint208(fromBalance - amount));
         }
-        _shares[modelId][to] = toBalance + amount;
-        _votes[modelId][to].push(now_, uint208(toBalance + amount));
+        // Read again: `to` may be `from` (a self-transfer must not mint shares).
+        uint256 newTo = _shares[modelId][to] + amount;
+        _shares[modelId][to] = newTo;
+        _votes[modelId][to].push(now_, uint208(newTo));
         emit SharesTransferred(modelId, from, to, amount);
     }
 

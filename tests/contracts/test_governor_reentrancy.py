@@ -155,3 +155,9 @@ def test_reentrant_claim_and_withdraw_fail(evil_world: World, creator: Any, host
     w.access.withdraw(copy_id, sender=host)
     assert w.token.attempted() and not w.token.reentrySucceeded()
     assert w.token.balanceOf(w.access) == 0
+
+
+def test_self_transfer_keeps_the_supply(world: World, creator: Any, model: int) -> None:
+    """Found by the stateful test: a transfer to oneself once minted shares."""
+    world.gov.transferShares(model, creator, WHOLE // 2, sender=creator)
+    assert world.gov.sharesOf(model, creator) == WHOLE
