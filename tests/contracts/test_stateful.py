@@ -155,19 +155,22 @@ def test_protocol_invariants(accounts: Any, chain: Any) -> None:
             host = self.copies[copy_id]["host"]
             if copy.state == 2:
                 w.access.requestExit(copy_id, sender=host)
-            elif copy.state == 3 and copy.openChallenges == 0:
-                if w.now() >= copy.exitRequestedAt + w.access.exitDelay():
-                    w.access.withdraw(copy_id, sender=host)
+            elif (
+                copy.state == 3
+                and copy.openChallenges == 0
+                and w.now() >= copy.exitRequestedAt + w.access.exitDelay()
+            ):
+                w.access.withdraw(copy_id, sender=host)
 
         # ------------------------------------------------------------- invariants
         @invariant()
         def solvent(self) -> None:
-            owed = w.liabilities(self.models, people + [w.treasury, w.infra])
+            owed = w.liabilities(self.models, [*people, w.treasury, w.infra])
             assert w.balances() == owed
 
         @invariant()
         def claimed_le_accrued(self) -> None:
-            for a in people + [w.treasury, w.infra]:
+            for a in [*people, w.treasury, w.infra]:
                 accrued, claimed = w.ledger.accounting(a)
                 assert claimed <= accrued
 
