@@ -15,8 +15,10 @@ import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 contract UsageLedger is FeeRouter, IUsageLedger {
     using SafeCast for uint256;
 
-    /// @notice Receipt seqs are stored in 56-bit lanes.
-    uint256 public constant MAX_SEQ = type(uint56).max;
+    /// @notice Receipt seqs are stored in 48-bit lanes (2.8e14 calls per copy).
+    uint256 public constant MAX_SEQ = type(uint48).max;
+    /// @dev Set in every delivered copy's report word so that reports never write a zero slot.
+    uint256 private constant LIVE = 1 << 255;
     /// @notice Epochs whose exact lastSeq is kept.
     uint256 public constant KEPT_EPOCHS = 4;
 
@@ -31,7 +33,8 @@ contract UsageLedger is FeeRouter, IUsageLedger {
     uint256 public immutable epochLength;
 
     mapping(uint256 copyId => CopySlot) private _copies;
-    /// @dev bits 0..31: next epoch to report; lane k (k = epoch % 4): bits 32 + 56k .. +56.
+    /// @dev bits 0..31: next epoch to report; lane k (k = epoch % 4): bits 32 + 48k .. +48;
+    /// bit 255: LIVE.
     mapping(uint256 copyId => uint256) private _reports;
 
     constructor(
@@ -76,8 +79,8 @@ contract UsageLedger is FeeRouter, IUsageLedger {
         if (lastSeq > MAX_SEQ) revert SeqTooLarge(lastSeq);
         if (calls != lastSeq - previous) revert CallsMismatch(calls, lastSeq - previous);
 
-        uint256 shift = 32 + 56 * (epoch % KEPT_EPOCHS);
-        packed = (packed & ~(uint256(type(uint56).max) << shift) & ~uint256(type(uint32).max))
+        uint256 shift = 32 + 48 * (epoch % KEPT_EPOCHS);
+        packed = (packed & ~(uint256(type(uint48).max) << shift) & ~uint256(type(uint32).max))
             | (uint256(lastSeq) << shift) | (next + 1);
         _reports[copyId] = packed;
 
@@ -100,7 +103,7 @@ contract UsageLedger is FeeRouter, IUsageLedger {
         uint32 first = currentEpoch().toUint32();
         _copies[copyId] =
             CopySlot({host: host, modelId: modelId.toUint32(), firstEpoch: first, endEpoch: type(uint32).max});
-        _reports[copyId] = first;
+        _reports[copyId] = LIVE | first;
     }
 
     /// @inheritdoc IUsageLedger
@@ -182,6 +185,6 @@ contract UsageLedger is FeeRouter, IUsageLedger {
 
     /// @dev The lastSeq stored for `epoch` (mod 4).
     function _lane(uint256 packed, uint256 epoch) private pure returns (uint256) {
-        return uint56(packed >> (32 + 56 * (epoch % KEPT_EPOCHS)));
+        return uint48(packed >> (32 + 48 * (epoch % KEPT_EPOCHS)));
     }
 }
