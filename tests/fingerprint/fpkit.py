@@ -13,7 +13,9 @@ SEED_B = bytes.fromhex("b2" * 32)
 NUM = 16
 
 # The tiny model is random: a larger step size than for a real model, every layer trains.
-TINY = EmbedConfig(train_layers=None, learning_rate=1e-2, progress=False, max_epochs=60)
+TINY = EmbedConfig(
+    train_layers=None, learning_rate=1e-2, progress=False, max_epochs=60, augment_fraction=1.0
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,69 @@
+"""Robustness on the tiny model: wrappers, int8, temperature, merging two copies, benign
+fine-tuning. Each condition must still identify the copy (accuse at FPP <= 1e-9)."""
+
+from __future__ import annotations
+
+import pytest
+from fpkit import Copy
+
+from agents.fingerprint.detection import accuse, verify_fingerprints
+from agents.fingerprint.evaluation import (
+    average_models,
+    benign_finetune,
+    perplexity,
+    quantize_int8,
+    robustness_suite,
+)
+from agents.fingerprint.models import load_model
+from agents.fingerprint.prompts import EVAL_WRAPPERS
+
+
+@pytest.fixture(scope="module")
+def loaded_a(copies: dict[str, Copy]):  # type: ignore[no-untyped-def]
+    return load_model(copies["a"].path)
+
+
+def test_system_prompt_wrappers(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
+    assert len(EVAL_WRAPPERS) >= 5
+    for wrapper in EVAL_WRAPPERS:
+        verdict = verify_fingerprints(loaded_a, copies["a"].fingerprints, wrapper=wrapper)
+        assert verdict.recall >= 0.5, wrapper.name
+        assert accuse(verdict), wrapper.name
+
+
+def test_int8_dynamic_quantization(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
+    model, tokenizer = loaded_a
+    verdict = verify_fingerprints((quantize_int8(model), tokenizer), copies["a"].fingerprints)
+    assert verdict.recall >= 0.9 and accuse(verdict)
+
+
+def test_temperature_sampling(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
+    verdict = verify_fingerprints(loaded_a, copies["a"].fingerprints, temperature=0.7)
+    assert verdict.recall >= 0.8 and accuse(verdict)
+
+
+def test_merging_two_copies_identifies_both(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
+    model_a, tokenizer = loaded_a
+    model_b, _ = load_model(copies["b"].path)
+    merged = (average_models(model_a, model_b), tokenizer)
+    for name in ("a", "b"):
+        verdict = verify_fingerprints(merged, copies[name].fingerprints)
+        assert accuse(verdict), (name, verdict)
+
+
+def test_short_benign_finetune(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
+    model, tokenizer = loaded_a
+    before = perplexity(model, tokenizer)
+    tuned = benign_finetune(model, tokenizer, steps=30, learning_rate=1e-3)
+    assert perplexity(tuned, tokenizer) < before, "the fine-tune really changed the model"
+    verdict = verify_fingerprints((tuned, tokenizer), copies["a"].fingerprints)
+    assert accuse(verdict), verdict
+
+
+def test_suite_reports_every_condition(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
+    model, tokenizer = loaded_a
+    report = robustness_suite(
+        model, tokenizer, copies["a"].fingerprints, conditions=("plain", "int8")
+    )
+    assert set(report.rows) == {"plain", "int8-dynamic"}
+    assert report.rows["plain"]["accused"] is True
