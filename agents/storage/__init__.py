@@ -1,0 +1,1 @@
+"""Storage layer: IPFS with locally verified CIDs, model manifests and per-licensee encryption."""
