@@ -45,6 +45,54 @@ def _architecture(folder: Path) -> str:
         return "unknown"
 
 
+SEALED_INDEX = ".oml-sealed.json"
+
+
+def seal_folder(src_dir: Path, out_dir: Path, recipient_pubkey: bytes) -> Path:
+    """Encrypt every file of ``src_dir`` into ``out_dir`` (same layout) for the recipient.
+
+    The plaintext sizes and hashes go to an index file so the sealed folder can be published
+    later without the plaintext (the oracle encrypts and uploads in separate, resumable steps).
+    """
+    files = _files(src_dir)
+    if not files:
+        raise ManifestError(f"{src_dir} holds no files to seal")
+    index = []
+    for path in files:
+        relative = path.relative_to(src_dir).as_posix()
+        encrypt_file(path, out_dir / relative, recipient_pubkey)
+        index.append({"path": relative, "size": path.stat().st_size, "sha256": _sha256(path)})
+    record = {"recipient_pubkey": recipient_pubkey.hex(), "architecture": _architecture(src_dir),
+              "name": src_dir.name, "files": index}  # fmt: skip
+    (out_dir / SEALED_INDEX).write_text(json.dumps(record))
+    return out_dir
+
+
+def publish_sealed(
+    store: IpfsStore,
+    sealed_dir: Path,
+    *,
+    manifest_fields: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> PublishedModel:
+    """Upload a folder made by :func:`seal_folder` and its manifest."""
+    record = json.loads((sealed_dir / SEALED_INDEX).read_text())
+    entries: list[FileEntry] = []
+    total = sum(int(item["size"]) for item in record["files"])
+    with tqdm(total=total, unit="B", unit_scale=True, disable=not progress, desc="upload") as bar:
+        for item in record["files"]:
+            cid = store.add_file(sealed_dir / item["path"])
+            entries.append(FileEntry(path=item["path"], size=item["size"],
+                                     sha256=item["sha256"], cid=cid))  # fmt: skip
+            bar.update(int(item["size"]))
+    fields: dict[str, Any] = {"name": record["name"], "architecture": record["architecture"]}
+    fields.update(manifest_fields or {})
+    fields["encryption"] = Encryption(recipient_pubkey="0x" + record["recipient_pubkey"])
+    manifest = ModelManifest(files=entries, **fields)
+    manifest_cid = store.add_bytes(manifest.model_dump_json(indent=2).encode())
+    return PublishedModel(manifest_cid=manifest_cid, manifest=manifest)
+
+
 def publish_folder(
     store: IpfsStore,
     src_dir: Path,
@@ -54,30 +102,23 @@ def publish_folder(
     progress: bool = False,
 ) -> PublishedModel:
     """Upload every file (encrypted to ``encrypt_to`` if given) and the manifest."""
+    if encrypt_to is not None:
+        with tempfile.TemporaryDirectory(prefix="oml-seal-") as scratch:
+            sealed = seal_folder(src_dir, Path(scratch) / "sealed", encrypt_to)
+            return publish_sealed(store, sealed, manifest_fields=manifest_fields, progress=progress)
     files = _files(src_dir)
     if not files:
         raise ManifestError(f"{src_dir} holds no files to publish")
     entries: list[FileEntry] = []
     total = sum(p.stat().st_size for p in files)
-    with (
-        tqdm(total=total, unit="B", unit_scale=True, disable=not progress, desc="upload") as bar,
-        tempfile.TemporaryDirectory(prefix="oml-publish-") as scratch,
-    ):
+    with tqdm(total=total, unit="B", unit_scale=True, disable=not progress, desc="upload") as bar:
         for path in files:
-            upload = path
-            if encrypt_to is not None:
-                upload = Path(scratch) / "sealed"
-                encrypt_file(path, upload, encrypt_to)
-            cid = store.add_file(upload, progress=bar.update if upload is path else None)
-            if upload is not path:
-                bar.update(path.stat().st_size)
+            cid = store.add_file(path, progress=bar.update)
             relative = path.relative_to(src_dir).as_posix()
-            entries.append(FileEntry(path=relative, size=path.stat().st_size,
-                                     sha256=_sha256(path), cid=cid))  # fmt: skip
+            size = path.stat().st_size
+            entries.append(FileEntry(path=relative, size=size, sha256=_sha256(path), cid=cid))
     fields: dict[str, Any] = {"name": src_dir.name, "architecture": _architecture(src_dir)}
     fields.update(manifest_fields or {})
-    if encrypt_to is not None:
-        fields["encryption"] = Encryption(recipient_pubkey="0x" + encrypt_to.hex())
     manifest = ModelManifest(files=entries, **fields)
     manifest_cid = store.add_bytes(manifest.model_dump_json(indent=2).encode())
     return PublishedModel(manifest_cid=manifest_cid, manifest=manifest)
