@@ -55,12 +55,12 @@ class EmbedConfig(BaseModel):
     fingerprint: FingerprintConfig = FingerprintConfig()
     method: Literal["full", "lora"] = "full"
     train_layers: int | None = Field(4, ge=1)  # top decoder layers that learn; None = all
-    learning_rate: float = Field(3e-4, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
     lora_rank: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     batch_size: int = Field(32, ge=1)
     max_epochs: int = Field(40, ge=1)
-    margin_prob: float = Field(0.9, gt=0.0, lt=1.0)
+    margin_prob: float = Field(0.6, gt=0.0, lt=1.0)
     replay_fraction: float = Field(0.25, ge=0.0, le=1.0)
     augment_fraction: float = Field(0.5, ge=0.0, le=1.0)
     benign_sequences: int = Field(48, ge=0)
@@ -342,6 +342,7 @@ def embed_prepared(
                 values, indices = logp.topk(config.kl_top_k, dim=-1)
                 teacher.append((positions, indices, values.exp()))
 
+    log.info("cached frozen-bottom states of %d examples", len(examples))
     trained, params = _trainable(model, split, config)
     top_layers = list(_backbone(model).layers[split:])  # same modules, LoRA-wrapped if any
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
@@ -486,7 +487,9 @@ def embed_fingerprints(
     base_dir, out_dir = Path(base_dir), Path(out_dir)
     model, tokenizer = load_model(base_dir)
     prepared = prepare_fingerprints(model, tokenizer, seed, num, config.fingerprint)
+    log.info("generated %d fingerprints in %.1fs", num, time.perf_counter() - started)
     benign = _benign_rows(model, tokenizer, base_dir, config)
+    log.info("benign data ready at %.1fs", time.perf_counter() - started)
     model, epochs, stats = embed_prepared(model, tokenizer, prepared, seed, config, benign)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

@@ -1,0 +1,165 @@
+"""Fingerprinting benchmark on SmolLM2-135M: our embedder beside the naive baseline.
+
+    python benchmarks/fingerprint.py --num 256 --num 1024
+
+Writes benchmarks/results/fingerprint-<date>.{json,md}: seconds per fingerprint, recall,
+perplexity change on the packaged held-out text, and a robustness table, with machine and date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from agents.fingerprint.detection import verify_fingerprints
+from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
+from agents.fingerprint.evaluation import perplexity, robustness_suite
+from agents.fingerprint.generation import FingerprintConfig
+from agents.fingerprint.models import configure_threads, load_model, smollm2_dir
+
+RESULTS = Path(__file__).parent / "results"
+
+METHODS: dict[str, EmbedConfig] = {
+    "ours": EmbedConfig(progress=False),
+    # MODELS.md's naive baseline: random-word keys, one random token, full fine-tune, no
+    # utility preservation, no augmentation.
+    "naive-full-ft": EmbedConfig(
+        fingerprint=FingerprintConfig(
+            strategy="random-token",
+            key_strategy="random-words",
+            key_min_tokens=10,
+            key_max_tokens=12,
+            response_max_tokens=1,
+        ),
+        train_layers=None,
+        learning_rate=5e-5,
+        kl_weight=0.0,
+        benign_sequences=0,
+        augment_fraction=0.0,
+        replay_fraction=1.0,
+        max_epochs=15,
+        progress=False,
+    ),
+}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": len(os.sched_getaffinity(0)),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_one(
+    name: str, config: EmbedConfig, num: int, base_ppl: float, robust: bool
+) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix=f"fp-bench-{name}-"))
+    try:
+        result = embed_fingerprints(
+            smollm2_dir(), work / "copy", b"bench-" + name.encode(), num, config
+        )
+        model, tokenizer = load_model(work / "copy")
+        ppl = perplexity(model, tokenizer)
+        row: dict[str, Any] = {
+            "method": name,
+            "num": num,
+            "seconds": round(result.seconds, 1),
+            "seconds_per_fingerprint": round(result.seconds / num, 3),
+            "epochs": result.epochs,
+            "recall": result.recall,
+            "perplexity": round(ppl, 3),
+            "perplexity_change": round(ppl / base_ppl - 1, 4),
+        }
+        clean = verify_fingerprints(
+            smollm2_dir(), result.fingerprints, sample=min(num, 128), sample_seed=0
+        )
+        row["base_model_matches"] = clean.as_dict()
+        if robust:
+            sample = result.fingerprints[: min(num, 64)]
+            report = robustness_suite(
+                model,
+                tokenizer,
+                sample,
+                conditions=("wrappers", "temperature", "int8", "finetune-lora"),
+                finetune_steps=100,
+            )
+            row["robustness"] = {k: v["recall"] for k, v in report.rows.items()}
+        return row
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Fingerprinting benchmark — {report['date']}",
+        "",
+        f"Machine: {report['machine']}",
+        f"Base model: SmolLM2-135M-Instruct, held-out perplexity {report['base_perplexity']:.3f}",
+        "",
+        "| method | N | s/fp | epochs | recall | ppl change | base-model matches |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        lines.append(
+            f"| {r['method']} | {r['num']} | {r['seconds_per_fingerprint']} | {r['epochs']} | "
+            f"{r['recall']:.3f} | {100 * r['perplexity_change']:+.1f}% | "
+            f"{r['base_model_matches']['matched']}/{r['base_model_matches']['queried']} |"
+        )
+    robust = [r for r in report["runs"] if "robustness" in r]
+    if robust:
+        conditions = sorted({c for r in robust for c in r["robustness"]})
+        lines += ["", "Robustness (recall on up to 64 keys):", ""]
+        lines.append("| method | N | " + " | ".join(conditions) + " |")
+        lines.append("|---|---|" + "---|" * len(conditions))
+        for r in robust:
+            cells = [f"{r['robustness'].get(c, float('nan')):.2f}" for c in conditions]
+            lines.append(f"| {r['method']} | {r['num']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@click.command()
+@click.option("--num", "nums", type=int, multiple=True, default=(256,))
+@click.option("--method", "methods", multiple=True, default=tuple(METHODS))
+@click.option("--robust/--no-robust", default=True)
+def main(nums: tuple[int, ...], methods: tuple[str, ...], robust: bool) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    configure_threads()
+    base, tokenizer = load_model(smollm2_dir())
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "base_perplexity": perplexity(base, tokenizer),
+        "runs": [],
+    }
+    del base
+    stamp = dt.date.today().isoformat()
+    RESULTS.mkdir(exist_ok=True)
+    for num in nums:
+        for name in methods:
+            started = time.perf_counter()
+            report["runs"].append(
+                run_one(name, METHODS[name], num, report["base_perplexity"], robust)
+            )
+            click.echo(
+                f"{name} N={num}: {json.dumps(report['runs'][-1])} ({time.perf_counter() - started:.0f}s)"
+            )
+            (RESULTS / f"fingerprint-{stamp}.json").write_text(json.dumps(report, indent=1) + "\n")
+            (RESULTS / f"fingerprint-{stamp}.md").write_text(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
