@@ -142,7 +142,7 @@ contract AccessManager is IAccessManager, AccessControl, ReentrancyGuardTransien
         });
         totalCollateral += collateral;
         emit AccessRequested(copyId, modelId, msg.sender, version, endpoint, collateral, hostPubKey);
-        _pull(msg.sender, collateral);
+        _pull(collateral);
     }
 
     /// @inheritdoc IAccessManager
@@ -176,7 +176,7 @@ contract AccessManager is IAccessManager, AccessControl, ReentrancyGuardTransien
         c.collateral = collateral.toUint128();
         totalCollateral += amount;
         emit CollateralAdded(copyId, msg.sender, amount, collateral);
-        _pull(msg.sender, amount);
+        _pull(amount);
     }
 
     /// @inheritdoc IAccessManager
@@ -260,6 +260,7 @@ contract AccessManager is IAccessManager, AccessControl, ReentrancyGuardTransien
     //////////////////////////////////////////////////////////////*/
 
     function getCopy(uint256 copyId) external view returns (Copy memory) {
+        // slither-disable-next-line incorrect-equality
         if (_copies[copyId].state == CopyState.None) revert UnknownCopy(copyId);
         return _copies[copyId];
     }
@@ -296,9 +297,9 @@ contract AccessManager is IAccessManager, AccessControl, ReentrancyGuardTransien
         if (delay <= span) revert ExitDelayTooShort(delay, span + 1);
     }
 
-    function _pull(address from, uint256 amount) private {
+    function _pull(uint256 amount) private {
         uint256 before = feeToken.balanceOf(address(this));
-        feeToken.safeTransferFrom(from, address(this), amount);
+        feeToken.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = feeToken.balanceOf(address(this)) - before;
         if (received != amount) revert FeeOnTransferToken(amount, received);
     }

@@ -100,7 +100,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
         proverBondOf[msg.sender] = bond;
         totalBonds += bond;
         emit ProverRegistered(msg.sender, bond);
-        _pull(msg.sender, bond);
+        _pull(bond);
         ledger.onProverJoined(msg.sender);
     }
 
@@ -111,6 +111,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
         uint256 bond = proverBondOf[msg.sender];
         proverBondOf[msg.sender] = 0;
         emit ProverUnregistered(msg.sender, bond);
+        totalBonds -= bond;
         ledger.onProverLeft(msg.sender);
         _refund(msg.sender, bond);
     }
@@ -206,7 +207,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
         ++openChallengesOf[msg.sender];
         totalBonds += bond;
         emit LeakCommitted(challengeId, msg.sender, commitment, revealBy);
-        _pull(msg.sender, bond);
+        _pull(bond);
     }
 
     /// @inheritdoc IChallengeManager
@@ -251,7 +252,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
         ch.deadline = uint64(ruleBy);
         totalBonds += bond;
         emit LeakDisputed(challengeId, ch.copyId, msg.sender, ruleBy);
-        _pull(msg.sender, bond);
+        _pull(bond);
     }
 
     /// @inheritdoc IChallengeManager
@@ -267,6 +268,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
             ch.state = LeakState.Rejected;
             uint256 forfeit = (uint256(ch.bond) * _params.bondForfeitBps) / BPS;
             _close(ch);
+            totalBonds -= uint256(ch.bond) + ch.counterBond;
             emit LeakResolved(challengeId, ch.copyId, LeakState.Rejected, 0);
             access.unlockCopy(ch.copyId);
             _refund(ch.challenger, ch.bond - forfeit);
@@ -285,6 +287,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
         } else if (state == LeakState.Disputed) {
             ch.state = LeakState.TimedOut;
             _close(ch);
+            totalBonds -= uint256(ch.bond) + ch.counterBond;
             emit LeakResolved(challengeId, ch.copyId, LeakState.TimedOut, 0);
             access.unlockCopy(ch.copyId);
             _refund(ch.challenger, ch.bond);
@@ -293,6 +296,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
             ch.state = LeakState.Expired;
             uint256 forfeit = (uint256(ch.bond) * _params.bondForfeitBps) / BPS;
             _close(ch);
+            totalBonds -= ch.bond;
             emit LeakResolved(challengeId, 0, LeakState.Expired, 0);
             _refund(ch.challenger, ch.bond - forfeit);
             _refund(ledger.treasury(), forfeit);
@@ -338,6 +342,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
     }
 
     function _checkSigner(Receipt calldata r, bytes calldata signature, address host) private view {
+        // slither-disable-next-line unused-return
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(receiptDigest(r), signature);
         if (err != ECDSA.RecoverError.NoError) revert InvalidSignature();
         if (signer != host) revert NotHostSignature(signer, host);
@@ -370,6 +375,7 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
     function _uphold(uint256 challengeId, LeakChallenge storage ch, uint256 counterBond) private {
         ch.state = LeakState.Upheld;
         _close(ch);
+        totalBonds -= uint256(ch.bond) + counterBond;
         uint256 copyId = ch.copyId;
         uint256 collateral = access.getCopy(copyId).collateral;
         uint256 amount = (collateral * _params.leakSlashBps) / BPS;
@@ -386,18 +392,19 @@ contract ChallengeManager is IChallengeManager, EIP712, Ownable, ReentrancyGuard
     }
 
     /// @dev Bonds leave through the FeeRouter's pull claims (one place to claim from).
+    /// @dev Callers take the amounts out of `totalBonds` before any refund (effects first).
     function _refund(address account, uint256 amount) private {
         if (amount == 0) return;
-        totalBonds -= amount;
         feeToken.safeTransfer(address(ledger), amount);
         ledger.creditAccount(account, amount);
     }
 
-    function _pull(address from, uint256 amount) private {
+    /// @dev Pull `amount` from the caller; reject tokens that deliver less (fee-on-transfer).
+    function _pull(uint256 amount) private {
         if (amount == 0) return;
         if (!ledger.isTokenAllowed(address(feeToken))) revert TokenNotAllowed(address(feeToken));
         uint256 before = feeToken.balanceOf(address(this));
-        feeToken.safeTransferFrom(from, address(this), amount);
+        feeToken.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = feeToken.balanceOf(address(this)) - before;
         if (received != amount) revert FeeOnTransferToken(amount, received);
     }

@@ -153,7 +153,7 @@ abstract contract FeeRouter is IFeeRouter, Ownable, ReentrancyGuardTransient {
         if (delta == 0) return;
         lineageSettled[modelId] = accrued;
         uint64[] memory table = registry.lineageTable(modelId);
-        uint256 given;
+        uint256 given = 0;
         uint256 len = table.length;
         for (uint256 i; i < len; ++i) {
             uint256 id = table[i] >> 32;
@@ -316,9 +316,12 @@ abstract contract FeeRouter is IFeeRouter, Ownable, ReentrancyGuardTransient {
         uint256 count = proverCount;
         uint256 pool = proverPool;
         if (count != 0 && pool >= count) {
+            // Division first on purpose: the remainder stays in the pool for the next split.
             uint256 each = pool / count;
             accPerProver += each;
+            // slither-disable-next-line divide-before-multiply
             proverPool = pool - each * count;
+            // slither-disable-next-line divide-before-multiply
             proverOutstanding += each * count;
         }
     }
@@ -356,10 +359,10 @@ abstract contract FeeRouter is IFeeRouter, Ownable, ReentrancyGuardTransient {
         _feeToken.safeTransfer(account, amount);
     }
 
-    /// @dev Pull `amount` from `from` and reject tokens that deliver less (fee-on-transfer).
-    function _pull(address from, uint256 amount) internal {
+    /// @dev Pull `amount` from the caller and reject tokens that deliver less (fee-on-transfer).
+    function _pull(uint256 amount) internal {
         uint256 before = _feeToken.balanceOf(address(this));
-        _feeToken.safeTransferFrom(from, address(this), amount);
+        _feeToken.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = _feeToken.balanceOf(address(this)) - before;
         if (received != amount) revert FeeOnTransferToken(amount, received);
     }

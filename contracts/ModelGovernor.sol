@@ -87,6 +87,7 @@ contract ModelGovernor is IModelGovernor, Ownable {
         uint48 snapshot = uint48(block.number - 1);
         uint256 votes = _votes[modelId][msg.sender].upperLookupRecent(snapshot);
         uint256 threshold = (TOTAL_SHARES * proposalThresholdBps) / BPS;
+        // slither-disable-next-line incorrect-equality
         if (votes == 0 || votes < threshold) revert BelowProposalThreshold(votes, threshold);
         proposalId = nextProposalId++;
         uint64 voteEnd = uint64(block.timestamp + votingPeriod);
@@ -182,15 +183,19 @@ contract ModelGovernor is IModelGovernor, Ownable {
     function _move(uint256 modelId, address from, address to, uint256 amount) private {
         uint256 fromBalance = from == address(0) ? 0 : _shares[modelId][from];
         uint256 toBalance = _shares[modelId][to];
+        // The trusted, immutable router accrues both sides at their old balances first.
+        // slither-disable-next-line reentrancy-no-eth
         router.onSharesTransfer(modelId, from, to, fromBalance, toBalance);
         uint48 now_ = uint48(block.number);
         if (from != address(0)) {
             _shares[modelId][from] = fromBalance - amount;
+            // slither-disable-next-line unused-return
             _votes[modelId][from].push(now_, uint208(fromBalance - amount));
         }
         // Read again: `to` may be `from` (a self-transfer must not mint shares).
         uint256 newTo = _shares[modelId][to] + amount;
         _shares[modelId][to] = newTo;
+        // slither-disable-next-line unused-return
         _votes[modelId][to].push(now_, uint208(newTo));
         emit SharesTransferred(modelId, from, to, amount);
     }

@@ -33,6 +33,7 @@ contract ModelRegistry is ERC721, IModelRegistry {
     mapping(uint256 modelId => Version[]) private _versions;
     mapping(uint256 modelId => uint256[]) private _parents;
     /// @dev Packed `(ancestorId << 32) | weightPpb`, self last.
+    // slither-disable-next-line uninitialized-state
     mapping(uint256 modelId => uint64[]) private _lineage;
 
     constructor() ERC721("OML Model", "OML") {
@@ -53,6 +54,7 @@ contract ModelRegistry is ERC721, IModelRegistry {
     }
 
     modifier known(uint256 modelId) {
+        // slither-disable-next-line incorrect-equality
         if (_models[modelId].registeredAt == 0) revert UnknownModel(modelId);
         _;
     }
@@ -90,7 +92,7 @@ contract ModelRegistry is ERC721, IModelRegistry {
         if (f.depth > MAX_DEPTH) revert DepthTooHigh(f.depth, MAX_DEPTH);
 
         uint64[] storage own = _lineage[modelId];
-        uint256 given;
+        uint256 given = 0;
         for (uint256 k; k < f.count; ++k) {
             given += f.weights[k];
             own.push(uint64((f.ids[k] << 32) | f.weights[k]));

@@ -87,9 +87,9 @@ contract UsageLedger is FeeRouter, IUsageLedger {
         uint256 fee = uint256(calls) * registry.pricePerCall(cp.modelId);
         if (fee != 0) {
             uint256 protocolCut = (fee * (uint256(c.treasuryBps) + c.proverPoolBps + c.infraBps)) / BPS;
-            _config.protocolUnsplit = (c.protocolUnsplit + protocolCut).toUint184();
+            _config.protocolUnsplit = SafeCast.toUint184(c.protocolUnsplit + protocolCut);
             lineageAccrued[cp.modelId] += fee - protocolCut;
-            _pull(msg.sender, fee);
+            _pull(fee);
         }
         emit UsageReported(copyId, epoch, calls, lastSeq, fee);
     }
@@ -100,7 +100,7 @@ contract UsageLedger is FeeRouter, IUsageLedger {
 
     /// @inheritdoc IUsageLedger
     function onCopyDelivered(uint256 copyId, address host, uint256 modelId) external onlyFrom(accessManager) {
-        uint32 first = currentEpoch().toUint32();
+        uint32 first = SafeCast.toUint32(currentEpoch());
         _copies[copyId] =
             CopySlot({host: host, modelId: modelId.toUint32(), firstEpoch: first, endEpoch: type(uint32).max});
         _reports[copyId] = LIVE | first;
@@ -108,7 +108,7 @@ contract UsageLedger is FeeRouter, IUsageLedger {
 
     /// @inheritdoc IUsageLedger
     function onCopyExit(uint256 copyId) external onlyFrom(accessManager) {
-        _copies[copyId].endEpoch = currentEpoch().toUint32();
+        _copies[copyId].endEpoch = SafeCast.toUint32(currentEpoch());
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -161,6 +161,7 @@ contract UsageLedger is FeeRouter, IUsageLedger {
         if (next - epoch > KEPT_EPOCHS) return report;
         uint256 seq = _lane(packed, epoch);
         report.lastSeq = uint64(seq);
+        // slither-disable-next-line incorrect-equality
         if (epoch == cp.firstEpoch) {
             report.known = true;
             report.calls = uint64(seq);
@@ -185,6 +186,7 @@ contract UsageLedger is FeeRouter, IUsageLedger {
 
     /// @dev The lastSeq stored for `epoch` (mod 4).
     function _lane(uint256 packed, uint256 epoch) private pure returns (uint256) {
+        // slither-disable-next-line weak-prng
         return uint48(packed >> (32 + 48 * (epoch % KEPT_EPOCHS)));
     }
 }
