@@ -155,7 +155,8 @@ def main(nums: tuple[int, ...], methods: tuple[str, ...], robust: bool) -> None:
                 run_one(name, METHODS[name], num, report["base_perplexity"], robust)
             )
             click.echo(
-                f"{name} N={num}: {json.dumps(report['runs'][-1])} ({time.perf_counter() - started:.0f}s)"
+                f"{name} N={num}: {json.dumps(report['runs'][-1])} "
+                f"({time.perf_counter() - started:.0f}s)"
             )
             (RESULTS / f"fingerprint-{stamp}.json").write_text(json.dumps(report, indent=1) + "\n")
             (RESULTS / f"fingerprint-{stamp}.md").write_text(markdown(report))
