@@ -48,10 +48,11 @@ compile: setup ## Compile the contracts with ape (solc-js through tools/solc), e
 	ape compile -v WARNING
 	@if [ -f scripts/export_abis.py ]; then $(PY) scripts/export_abis.py; fi
 
-lint: setup ## ruff + mypy on agents/ and scripts/
+lint: setup ## ruff + mypy on the Python; slither on the contracts (fails on high/medium)
 	ruff check agents scripts tests benchmarks
 	ruff format --check agents scripts tests benchmarks
 	mypy agents scripts
+	tools/slither.sh
 
 up: setup ## Start Anvil + IPFS in the background; FORK_URL=<rpc> [FORK_BLOCK=n] forks a network
 	$(if $(FORK_URL),OML_FORK_URL=$(FORK_URL)) $(if $(FORK_BLOCK),OML_FORK_BLOCK=$(FORK_BLOCK)) oml world up
