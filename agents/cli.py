@@ -91,3 +91,7 @@ def doctor(as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="oml")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The oracle end to end: Anvil (ape-foundry), the test world's IPFS node, a tiny real model.
+
+register → request access → the oracle fingerprints, encrypts, uploads, delivers → the host
+downloads and decrypts its copy, which answers its own fingerprints; a second host's copy
+does not answer the first one's keys. Crash safety runs the real `oml oracle run --once` in a
+subprocess killed (exit 137, like kill -9) after a chosen step.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from agents.chain.keystore import dev_account, public_key_bytes
+from agents.chain.protocol import Protocol
+from agents.fingerprint.detection import accuse, verify_fingerprints
+from agents.fingerprint.embedding import EmbedConfig
+from agents.fingerprint.generation import Fingerprint
+from agents.fingerprint.models import make_tiny_model
+from agents.oracle.jobs import JobState
+from agents.oracle.runner import Oracle, build_oracle
+from agents.oracle.secrets import MasterSecret
+from agents.oracle.settings import OracleSettings
+from agents.storage.client import IpfsStore
+from agents.storage.models import fetch_folder, publish_folder
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TINY = EmbedConfig(train_layers=None, learning_rate=1e-2, progress=False, max_epochs=60,
+                   augment_fraction=1.0)  # fmt: skip
+FINGERPRINTS = 8
+PRICE = 1_000  # 0.001 mUSD per call
+MIN_COLLATERAL = 10_000_000
+
+
+@pytest.fixture(scope="module")
+def world(
+    accounts: Any, chain: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from deploy import DEV, deploy_all, write_deployment
+
+    network = f"test-oracle-{uuid.uuid4().hex[:8]}"
+    contracts = deploy_all(accounts[0], accounts[1], accounts[2], accounts[3], profile=DEV)
+    roles = {"oracle": accounts[1].address, "arbiter": accounts[2].address,
+             "treasury": accounts[3].address}  # fmt: skip
+    path = write_deployment(network, chain.chain_id, 1, contracts, roles, DEV)
+    rpc_url = chain.provider.uri
+    state = tmp_path_factory.mktemp("oracle")
+    MasterSecret.create(state / "master.secret")
+    base = make_tiny_model(tmp_path_factory.mktemp("base") / "tiny", seed=3)
+    yield {"network": network, "rpc": rpc_url, "state": state, "base": base}
+    path.unlink(missing_ok=True)
+
+
+def _protocol(world: dict[str, Any], account: LocalAccount) -> Protocol:
+    return Protocol.connect(account, world["network"], rpc_url=world["rpc"])
+
+
+@pytest.fixture(scope="module")
+def model_id(world: dict[str, Any]) -> int:
+    creator = _protocol(world, dev_account(5))
+    with IpfsStore() as store:
+        published = publish_folder(
+            store, world["base"], encrypt_to=public_key_bytes(dev_account(1))
+        )
+    model = creator.register_model(published.manifest_cid, price_per_call=PRICE,
+                                   min_collateral=MIN_COLLATERAL)  # fmt: skip
+    creator.publish_version(model, published.manifest_cid, published.manifest_cid)
+    return model
+
+
+def _settings(world: dict[str, Any]) -> OracleSettings:
+    return OracleSettings(network=world["network"], account="dev:1", state_dir=world["state"],
+                          master_secret=world["state"] / "master.secret",
+                          fingerprint_count=FINGERPRINTS, recall_threshold=0.75)  # fmt: skip
+
+
+def _oracle(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Oracle:
+    monkeypatch.setenv("OML_RPC_URL", world["rpc"])
+    from agents.config import get_settings
+
+    get_settings.cache_clear()
+    return build_oracle(_settings(world), TINY)
+
+
+def _request(world: dict[str, Any], model: int, host_index: int) -> tuple[Protocol, int]:
+    host = _protocol(world, dev_account(host_index))
+    host.faucet(MIN_COLLATERAL)
+    return host, host.request_access(model, 0, f"http://host-{host_index}.invalid", MIN_COLLATERAL)
+
+
+def _fetch_copy(host: Protocol, copy_id: int, dest: Path) -> Path:
+    cid = host.delivered_cid(copy_id)
+    assert cid is not None
+    with IpfsStore() as store:
+        fetch_folder(store, cid, dest, private_key=bytes(host.account.key))
+    return dest
+
+
+def test_two_hosts_get_their_own_working_copies(
+    world: dict[str, Any], model_id: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    oracle = _oracle(world, monkeypatch)
+    host_a, copy_a = _request(world, model_id, 6)
+    host_b, copy_b = _request(world, model_id, 7)
+    assert oracle.step() == 2
+    for copy_id in (copy_a, copy_b):
+        job = oracle.service.jobs.get(copy_id)
+        assert job is not None and job.state == JobState.DONE, job
+        assert host_a.is_delivered(copy_id)
+        info = host_a.copy(copy_id)
+        assert info.fp_count == FINGERPRINTS and info.fp_root == bytes.fromhex(job.data["fp_root"])
+
+    fps_a = [
+        Fingerprint(k, r) for k, r in oracle.service.fingerprints(oracle.service.jobs.get(copy_a))
+    ]  # type: ignore[arg-type]
+    fps_b = [
+        Fingerprint(k, r) for k, r in oracle.service.fingerprints(oracle.service.jobs.get(copy_b))
+    ]  # type: ignore[arg-type]
+    assert not {f.key for f in fps_a} & {f.key for f in fps_b}
+
+    copy_dir_a = _fetch_copy(host_a, copy_a, tmp_path / "a")
+    copy_dir_b = _fetch_copy(host_b, copy_b, tmp_path / "b")
+    assert not (copy_dir_a / "fingerprints.json").exists()  # the host never sees the keys
+    own = verify_fingerprints(copy_dir_a, fps_a)
+    assert own.recall >= 0.75 and accuse(own, threshold=1e-3)
+    foreign = verify_fingerprints(copy_dir_b, fps_a)
+    assert not accuse(foreign, threshold=1e-3)
+    # The other host cannot open this copy.
+    with pytest.raises(Exception, match="not encrypted to this key"), IpfsStore() as store:
+        fetch_folder(store, host_a.delivered_cid(copy_a) or "", tmp_path / "x",
+                     private_key=bytes(host_b.account.key))  # fmt: skip
+
+
+def _run_oracle_once(world: dict[str, Any], crash_after: str | None) -> tuple[int, str]:
+    env = {**os.environ, "OML_RPC_URL": world["rpc"], "OML_ORACLE_NETWORK": world["network"],
+           "OML_ORACLE_ACCOUNT": "dev:1", "OML_ORACLE_STATE_DIR": str(world["state"]),
+           "OML_ORACLE_MASTER_SECRET": str(world["state"] / "master.secret"),
+           "OML_ORACLE_FINGERPRINT_COUNT": str(FINGERPRINTS), "OML_ORACLE_RECALL_THRESHOLD": "0.75"}  # fmt: skip
+    env.pop("OML_ORACLE_CRASH_AFTER", None)
+    if crash_after:
+        env["OML_ORACLE_CRASH_AFTER"] = crash_after
+    done = subprocess.run([sys.executable, "-m", "agents.cli", "oracle", "run", "--once"], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)  # fmt: skip
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("crash_after", ["fingerprint", "deliver"])
+def test_oracle_killed_mid_job_delivers_exactly_once(
+    world: dict[str, Any], model_id: int, crash_after: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, copy_id = _request(world, model_id, 8)
+    code, output = _run_oracle_once(world, crash_after)
+    assert code == 137, output
+    delivered_before_restart = host.is_delivered(copy_id)
+    assert delivered_before_restart == (crash_after == "deliver")
+    code, output = _run_oracle_once(world, None)
+    assert code == 0, output
+    access = host.contract("AccessManager")
+    events = access.events.CopyDelivered().get_logs(from_block=0,
+                                                    argument_filters={"copyId": copy_id})  # fmt: skip
+    assert len(events) == 1
+    oracle = _oracle(world, monkeypatch)
+    job = oracle.service.jobs.get(copy_id)
+    assert job is not None and job.state == JobState.DONE
+    if crash_after == "deliver":
+        assert job.data["delivery"] == "found-on-chain"
+
+
+def test_unknown_model_request_is_refused_on_chain(world: dict[str, Any]) -> None:
+    host = _protocol(world, dev_account(9))
+    host.faucet(MIN_COLLATERAL)
+    with pytest.raises(Exception, match="would revert"):
+        host.request_access(999, 0, "http://x.invalid", MIN_COLLATERAL)
