@@ -144,7 +144,8 @@ def _run_oracle_once(world: dict[str, Any], crash_after: str | None) -> tuple[in
     env = {**os.environ, "OML_RPC_URL": world["rpc"], "OML_ORACLE_NETWORK": world["network"],
            "OML_ORACLE_ACCOUNT": "dev:1", "OML_ORACLE_STATE_DIR": str(world["state"]),
            "OML_ORACLE_MASTER_SECRET": str(world["state"] / "master.secret"),
-           "OML_ORACLE_FINGERPRINT_COUNT": str(FINGERPRINTS), "OML_ORACLE_RECALL_THRESHOLD": "0.75"}  # fmt: skip
+           "OML_ORACLE_FINGERPRINT_COUNT": str(FINGERPRINTS),
+           "OML_ORACLE_RECALL_THRESHOLD": "0.75"}  # fmt: skip
     env.pop("OML_ORACLE_CRASH_AFTER", None)
     if crash_after:
         env["OML_ORACLE_CRASH_AFTER"] = crash_after
@@ -165,8 +166,8 @@ def test_oracle_killed_mid_job_delivers_exactly_once(
     code, output = _run_oracle_once(world, None)
     assert code == 0, output
     access = host.contract("AccessManager")
-    events = access.events.CopyDelivered().get_logs(from_block=0,
-                                                    argument_filters={"copyId": copy_id})  # fmt: skip
+    delivered = access.events.CopyDelivered()
+    events = delivered.get_logs(from_block=0, argument_filters={"copyId": copy_id})
     assert len(events) == 1
     oracle = _oracle(world, monkeypatch)
     job = oracle.service.jobs.get(copy_id)
