@@ -174,6 +174,7 @@ class FileDagBuilder:
     cid_version: int = 0
     raw_leaves: bool | None = None  # default: CIDv1 ⇒ raw leaves, CIDv0 ⇒ dag-pb leaves
     chunk_size: int = CHUNK_SIZE
+    max_links: int = MAX_LINKS
     size: int = 0
     _buffer: bytearray = field(default_factory=bytearray)
     _levels: list[list[DagNode]] = field(default_factory=lambda: [[]])
@@ -186,6 +187,8 @@ class FileDagBuilder:
             self.raw_leaves = self.cid_version == 1
         if self.raw_leaves and self.cid_version == 0:
             raise ValueError("raw leaves need CIDv1")
+        if self.chunk_size < 1 or self.max_links < 2:
+            raise ValueError("chunk_size must be ≥ 1 and max_links ≥ 2")
 
     def update(self, data: bytes | memoryview) -> None:
         if self._root is not None:
@@ -216,7 +219,7 @@ class FileDagBuilder:
         if level == len(self._levels):
             self._levels.append([])
         nodes = self._levels[level]
-        if len(nodes) == MAX_LINKS:
+        if len(nodes) == self.max_links:
             self._levels[level] = [node]
             self._push(level + 1, self._parent(nodes))
         else:
@@ -242,10 +245,8 @@ class FileDagBuilder:
             if len(nodes) == 1 and not higher:
                 self._root = nodes[0]
                 return self._root
-            if len(self._levels) == level + 1:
-                self._levels.append([])
-            self._levels[level + 1].append(self._parent(nodes))
             self._levels[level] = []
+            self._push(level + 1, self._parent(nodes))
             level += 1
 
     def cid(self) -> Cid:
