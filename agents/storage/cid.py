@@ -136,7 +136,10 @@ class Cid:
             if isinstance(error, InvalidCid):
                 raise
             raise InvalidCid(f"{text!r} is not a CID: {error}") from error
-        return cls.from_bytes(raw)
+        try:
+            return cls.from_bytes(raw)
+        except InvalidCid as error:
+            raise InvalidCid(f"{text!r} is not a CID this layer can verify: {error}") from error
 
 
 def parse_cid(value: str | Cid) -> Cid:

@@ -421,9 +421,12 @@ class IpfsClient:
                     size = 0
                     step = transform() if transform else None
                     fetch = lambda c: self.block_get(c, timeout_s=timeout_s)  # noqa: E731
-                    for data in walk_file(parsed, fetch):
-                        handle.write(step.update(data) if step else data)
-                        size += len(data)
+                    try:
+                        for data in walk_file(parsed, fetch):
+                            handle.write(step.update(data) if step else data)
+                            size += len(data)
+                    except ContentMismatch as error:
+                        raise ContentMismatch(f"fetching {parsed}: {error}") from error
                     if step:
                         handle.write(step.finalize())
                 handle.flush()

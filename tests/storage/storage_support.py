@@ -39,8 +39,9 @@ class LyingProxy:
                 else:
                     body = bytearray(self.rfile.read(length))
                 headers = {"Content-Type": self.headers.get("Content-Type", "")}
-                answer = httpx.post(proxy.upstream + self.path, content=bytes(body),
-                                    headers=headers, timeout=30)  # fmt: skip
+                answer = httpx.post(
+                    proxy.upstream + self.path, content=bytes(body), headers=headers, timeout=30
+                )
                 endpoint = self.path.split("?")[0].removeprefix("/api/v0/")
                 proxy.seen.append(endpoint)
                 content = proxy.tamper(endpoint, answer.content)

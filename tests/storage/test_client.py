@@ -27,8 +27,9 @@ def node_add(node_url: str, data: bytes, version: int) -> str:
     params = {"cid-version": version, "pin": "false"}
     if version == 1:
         params["cid-base"] = "base32"
-    response = httpx.post(f"{node_url}/api/v0/add", params=params,
-                          files={"file": ("f", data)}, timeout=60)  # fmt: skip
+    response = httpx.post(
+        f"{node_url}/api/v0/add", params=params, files={"file": ("f", data)}, timeout=60
+    )
     response.raise_for_status()
     return str(response.json()["Hash"])
 
