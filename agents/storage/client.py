@@ -379,6 +379,8 @@ class IpfsClient:
         """
         parsed = parse_cid(cid)
         dest = Path(dest)
+        if dest.is_dir():
+            raise StorageError(f"{dest} is a directory: give the path of the file to write")
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.block_get(parsed, timeout_s=timeout_s)  # an unknown CID fails within the timeout
         fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)

@@ -15,7 +15,13 @@ from storage_support import LyingProxy, Tamper, flip, listing
 
 from agents.storage.cid import Cid
 from agents.storage.client import IpfsClient
-from agents.storage.errors import ContentMismatch, InvalidCid, NodeTimeout, NodeUnavailable
+from agents.storage.errors import (
+    ContentMismatch,
+    InvalidCid,
+    NodeTimeout,
+    NodeUnavailable,
+    StorageError,
+)
 from agents.storage.settings import StorageSettings
 from agents.storage.unixfs import cid_of_bytes
 
@@ -109,8 +115,12 @@ def test_directory_destination_must_be_new(client: IpfsClient, tmp_path: Path) -
     make_tree(tmp_path / "tree")
     cid = client.add_dir(tmp_path / "tree")
     (tmp_path / "taken").mkdir()
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(StorageError, match="already exists"):
         client.get(cid, tmp_path / "taken")
+    file_cid = client.add_bytes(b"one file")
+    with pytest.raises(StorageError, match="is a directory"):
+        client.get(file_cid, tmp_path / "taken")
+    assert listing(tmp_path / "taken") == []
 
 
 def test_pin_unpin_stat(client: IpfsClient) -> None:
@@ -132,6 +142,8 @@ def test_unknown_cid_fails_within_timeout(node_url: str, tmp_path: Path) -> None
             lambda: client.get(missing, tmp_path / "never"),
             lambda: client.cat(missing),
             lambda: client.get_file(missing, tmp_path / "never"),
+            lambda: list(client.cat_stream(missing)),  # no root check: the stall deadline
+            lambda: client.pin(missing),  # through ipfshttpclient
         ):
             started = time.monotonic()
             with pytest.raises(NodeTimeout, match=re.escape(node_url)) as raised:
