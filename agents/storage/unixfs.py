@@ -10,9 +10,10 @@ never the content, and full groups of 174 are folded as soon as they complete.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
-from agents.storage.cid import RAW, Cid, read_varint, varint
+from agents.storage.cid import DAG_PB, RAW, Cid, read_varint, varint
 from agents.storage.errors import ContentMismatch, UnsupportedDag
 
 CHUNK_SIZE = 262_144
@@ -197,20 +198,34 @@ class FileDagBuilder:
         view = memoryview(data)
         if not self._buffer:
             while len(view) >= self.chunk_size:  # whole chunks straight from the caller
-                self._leaf(bytes(view[: self.chunk_size]))
+                self._leaf(view[: self.chunk_size])
                 view = view[self.chunk_size :]
         self._buffer += view
         while len(self._buffer) >= self.chunk_size:
             self._leaf(bytes(self._buffer[: self.chunk_size]))
             del self._buffer[: self.chunk_size]
 
-    def _leaf(self, chunk: bytes) -> None:
+    def _leaf(self, chunk: bytes | memoryview) -> None:
+        size = len(chunk)
+        digest = hashlib.sha256()
         if self.raw_leaves:
-            node = DagNode(Cid.of_block(chunk, codec=RAW), len(chunk), len(chunk))
+            digest.update(chunk)
+            cid = Cid(1, RAW, digest.digest())
+            node = DagNode(cid, size, size)
         else:
-            block = encode_pb_node([], UnixfsData(FILE, chunk, len(chunk)).encode())
-            cid = Cid.of_block(block, version=self.cid_version)
-            node = DagNode(cid, len(block), len(chunk))
+            # The leaf block is PBNode{Data: UnixFS{File, chunk, filesize}}: hash the framing
+            # around the chunk instead of copying 256 KiB into a new block.
+            inner_head = _field_varint(1, FILE) + (
+                varint(2 << 3 | 2) + varint(size) if size else b""
+            )
+            inner_tail = _field_varint(3, size)
+            inner_len = len(inner_head) + size + len(inner_tail)
+            head = varint(1 << 3 | 2) + varint(inner_len) + inner_head
+            digest.update(head)
+            digest.update(chunk)
+            digest.update(inner_tail)
+            cid = Cid(self.cid_version, DAG_PB, digest.digest())
+            node = DagNode(cid, len(head) + size + len(inner_tail), size)
         self._push(0, node)
 
     def _push(self, level: int, node: DagNode) -> None:
