@@ -258,33 +258,49 @@ class IpfsClient:
         """A file's bytes as the node sends them — UNVERIFIED; use :meth:`get` or :meth:`cat`.
 
         The node is given no deadline for the whole stream (a multi-GB file takes minutes);
-        instead the stream fails when no byte arrives for ``timeout_s``.
+        instead the stream fails when no byte arrives for ``timeout_s``. A connection that
+        breaks mid-stream is reopened at the byte where it stopped (``cat --offset``), with
+        backoff, up to ``retries`` times.
         """
         parsed = parse_cid(cid)
         timeout = timeout_s if timeout_s is not None else self.timeout_s
         read_size = self.settings.read_size
-        try:
-            with self._http.stream(
-                "POST",
-                "/cat",
-                params={"arg": str(parsed)},
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            ) as response:
-                if response.status_code != 200:
-                    response.read()
-                    self._raise_for(response, f"cat {parsed}", timeout)
-                yield from response.iter_bytes(read_size)
-        except httpx.TimeoutException as error:
-            raise NodeTimeout(
-                f"IPFS node {self.api_url} sent nothing for {parsed} within {timeout:g}s: the "
-                "content is not on this node or its network; check the CID, pin it where it "
-                "was added, or raise OML_IPFS_TIMEOUT_S"
-            ) from error
-        except httpx.TransportError as error:
-            raise NodeUnavailable(
-                f"IPFS node {self.api_url} failed while sending {parsed}: {error}; retry, and "
-                "check the node is running (`oml world status`)"
-            ) from error
+        sent = 0
+        for attempt in range(1, self.retries + 1):
+            params: dict[str, Any] = {"arg": str(parsed)}
+            if sent:
+                params["offset"] = sent
+            try:
+                with self._http.stream(
+                    "POST",
+                    "/cat",
+                    params=params,
+                    timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                ) as response:
+                    if response.status_code != 200:
+                        response.read()
+                        self._raise_for(response, f"cat {parsed}", timeout)
+                    for data in response.iter_bytes(read_size):
+                        sent += len(data)
+                        yield data
+                return
+            except httpx.TimeoutException as error:
+                raise NodeTimeout(
+                    f"IPFS node {self.api_url} sent nothing for {parsed} within {timeout:g}s: "
+                    "the content is not on this node or its network; check the CID, pin it "
+                    "where it was added, or raise OML_IPFS_TIMEOUT_S"
+                ) from error
+            except httpx.TransportError as error:
+                if attempt == self.retries:
+                    raise NodeUnavailable(
+                        f"IPFS node {self.api_url} failed while sending {parsed} ({error}) "
+                        f"{attempt} times; check the node is running (`oml world status`)"
+                    ) from error
+                delay = self.settings.backoff_s * 2 ** (attempt - 1)
+                log.info(
+                    "cat %s broke at byte %d (%s); resuming in %.1fs", parsed, sent, error, delay
+                )
+                time.sleep(delay)
 
     # Old name, kept for early callers.
     iter_cat = cat_stream

@@ -25,6 +25,7 @@ class LyingProxy:
         self.upstream = upstream
         self.tamper = tamper
         self.seen: list[str] = []
+        self.cut_first: set[str] = set()  # endpoints whose first answer breaks half-way
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +50,12 @@ class LyingProxy:
                 self.send_header("Content-Type", answer.headers.get("Content-Type", "text/plain"))
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
+                if endpoint in proxy.cut_first:
+                    proxy.cut_first.discard(endpoint)
+                    self.wfile.write(content[: len(content) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(content)
 
             def log_message(self, *args: object) -> None:

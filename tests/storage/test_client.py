@@ -266,3 +266,17 @@ def test_node_answering_a_wrong_cid_on_add_is_caught(
     source.write_bytes(os.urandom(5000))
     with IpfsClient(proxy.url) as liar, pytest.raises(ContentMismatch, match="do not record"):
         liar.add_file(source)
+
+
+def test_broken_download_resumes_where_it_stopped(
+    client: IpfsClient, lying_proxy: Callable[[Tamper], LyingProxy], tmp_path: Path
+) -> None:
+    data = os.urandom(700_000)
+    cid = client.add_bytes(data)
+    proxy = lying_proxy(lambda endpoint, body: body)
+    proxy.cut_first.add("cat")
+    with IpfsClient(proxy.url, settings=StorageSettings(backoff_s=0.01)) as flaky:
+        assert flaky.get_file(cid, tmp_path / "out.bin") == len(data)
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert proxy.seen.count("cat") == 2  # the second request resumed with an offset
+    assert "block/get" in proxy.seen and proxy.seen.count("block/get") == 1  # no fallback
