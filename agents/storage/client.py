@@ -74,7 +74,7 @@ class _Part:
     """One multipart entry of an ``add``: a file (``source`` set) or a directory."""
 
     name: str
-    source: Path | bytes | None
+    source: Path | bytes | Callable[[], Iterable[bytes]] | None
 
 
 class IpfsClient:
@@ -137,6 +137,21 @@ class IpfsClient:
     def add_bytes(self, data: bytes, *, cid_version: int = 0, pin: bool = True) -> str:
         """Upload a small object held in memory; returns its checked CID."""
         return str(self._add([_Part("data", data)], cid_version, pin, None)["data"].cid)
+
+    def add_stream(
+        self,
+        source: Callable[[], Iterable[bytes]],
+        *,
+        cid_version: int = 0,
+        pin: bool = True,
+        progress: Progress | None = None,
+    ) -> str:
+        """Upload bytes produced on the fly (e.g. ciphertext) without a temporary file.
+
+        ``source`` is called once per attempt and must produce the same kind of content each
+        time (a retry re-runs it); the CID is checked against what this attempt produced.
+        """
+        return str(self._add([_Part("stream", source)], cid_version, pin, progress)["stream"].cid)
 
     def add_dir(
         self,
@@ -616,9 +631,12 @@ def get_multiaddr(api_url: str) -> str:
     )
 
 
-def _read(source: Path | bytes, size: int) -> Iterable[bytes]:
+def _read(source: Path | bytes | Callable[[], Iterable[bytes]], size: int) -> Iterable[bytes]:
     if isinstance(source, bytes):
         yield source
+        return
+    if callable(source):
+        yield from source()
         return
     with source.open("rb") as handle:
         while data := handle.read(size):

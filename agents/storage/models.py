@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from agents.storage.client import IpfsClient
-from agents.storage.crypto import Decryptor, encrypt_stream
+from agents.storage.crypto import Decryptor, Encryptor, encrypt_stream
 from agents.storage.errors import DecryptionError, ManifestError, StorageError
 from agents.storage.keys import normalize_public_key, public_key_of
 from agents.storage.manifest import Encryption, FileEntry, ModelManifest
@@ -133,17 +134,9 @@ def publish_model(
     src_dir = Path(src_dir)
     files = model_files(src_dir)
     if encrypt_to is not None:
-        with tempfile.TemporaryDirectory(prefix="oml-seal-") as scratch:
-            return _publish_encrypted(
-                client,
-                src_dir,
-                files,
-                encrypt_to,
-                Path(scratch),
-                manifest_fields,
-                cid_version,
-                progress,
-            )
+        return _publish_encrypted(
+            client, src_dir, files, encrypt_to, manifest_fields, cid_version, progress
+        )
     entries = []
     with _bar(sum(p.stat().st_size for p in files), "upload", progress) as bar:
         for path in files:
@@ -164,7 +157,6 @@ def _publish_encrypted(
     src_dir: Path,
     files: list[Path],
     encrypt_to: bytes,
-    scratch: Path,
     manifest_fields: dict[str, Any] | None,
     cid_version: int,
     progress: bool,
@@ -172,26 +164,33 @@ def _publish_encrypted(
     recipient = normalize_public_key(encrypt_to)
     chunk_size = get_storage_settings().encryption_chunk_size
     entries = []
-    sealed = scratch / "sealed.bin"
     with _bar(sum(p.stat().st_size for p in files), "encrypt+upload", progress) as bar:
         for path in files:
             relative = path.relative_to(src_dir).as_posix()
-            with path.open("rb") as plain, sealed.open("wb") as out:
-                reader = _HashingReader(plain)
-                encrypt_stream(
-                    reader,
-                    out,
-                    recipient,
-                    chunk_size=chunk_size,
-                    context=relative.encode(),
-                )
-            cid = client.add_file(sealed, cid_version=cid_version)
+            digests: list[_HashingReader] = []
+
+            def ciphertext(
+                path: Path = path, relative: str = relative, digests: list[_HashingReader] = digests
+            ) -> Iterator[bytes]:
+                # Encrypted while it streams to the node: no plaintext or ciphertext copy on
+                # disk. A retried upload re-encrypts (new key) and re-hashes from the start.
+                encryptor = Encryptor(recipient, chunk_size=chunk_size, context=relative.encode())
+                with path.open("rb") as plain:
+                    reader = _HashingReader(plain)
+                    digests.append(reader)
+                    yield encryptor.header
+                    while data := reader.read(1 << 20):
+                        yield encryptor.update(data)
+                        bar.update(len(data))
+                    yield encryptor.finalize()
+
+            cid = client.add_stream(ciphertext, cid_version=cid_version)
+            reader = digests[-1]
             entries.append(
                 FileEntry(
                     path=relative, size=reader.size, sha256=reader.digest.hexdigest(), cid=cid
                 )
             )
-            bar.update(reader.size)
     encryption = Encryption(recipient_pubkey="0x" + recipient.hex(), chunk_size=chunk_size)
     return _publish_manifest(client, src_dir, entries, encryption, manifest_fields)
 
