@@ -26,6 +26,7 @@ class LyingProxy:
         self.tamper = tamper
         self.seen: list[str] = []
         self.cut_first: set[str] = set()  # endpoints whose first answer breaks half-way
+        self.drop_first: set[str] = set()  # endpoints whose first request gets no answer
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,11 +40,16 @@ class LyingProxy:
                     self.rfile.readline()
                 else:
                     body = bytearray(self.rfile.read(length))
+                endpoint = self.path.split("?")[0].removeprefix("/api/v0/")
+                if endpoint in proxy.drop_first:
+                    proxy.drop_first.discard(endpoint)
+                    proxy.seen.append("dropped " + endpoint)
+                    self.close_connection = True
+                    return
                 headers = {"Content-Type": self.headers.get("Content-Type", "")}
                 answer = httpx.post(
                     proxy.upstream + self.path, content=bytes(body), headers=headers, timeout=30
                 )
-                endpoint = self.path.split("?")[0].removeprefix("/api/v0/")
                 proxy.seen.append(endpoint)
                 content = proxy.tamper(endpoint, answer.content)
                 self.send_response(answer.status_code)

@@ -280,3 +280,16 @@ def test_broken_download_resumes_where_it_stopped(
     assert (tmp_path / "out.bin").read_bytes() == data
     assert proxy.seen.count("cat") == 2  # the second request resumed with an offset
     assert "block/get" in proxy.seen and proxy.seen.count("block/get") == 1  # no fallback
+
+
+def test_dropped_add_is_retried_with_a_fresh_stream(
+    lying_proxy: Callable[[Tamper], LyingProxy], tmp_path: Path
+) -> None:
+    proxy = lying_proxy(lambda endpoint, body: body)
+    proxy.drop_first.add("add")
+    source = tmp_path / "w.bin"
+    source.write_bytes(os.urandom(600_000))
+    with IpfsClient(proxy.url, settings=StorageSettings(backoff_s=0.01)) as flaky:
+        cid = flaky.add_file(source)
+    assert cid == cid_of_bytes(source.read_bytes())
+    assert proxy.seen == ["dropped add", "add"]
