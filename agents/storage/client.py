@@ -201,7 +201,7 @@ class IpfsClient:
                     kind = (
                         "application/x-directory"
                         if part.source is None
-                        else ("application/octet-stream")
+                        else "application/octet-stream"
                     )
                     yield (
                         f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
@@ -232,6 +232,10 @@ class IpfsClient:
             for line in response.text.splitlines():
                 if line.strip():
                     item = json.loads(line)
+                    if item.get("Type") == "error" or ("Message" in item and "Hash" not in item):
+                        raise NodeError(
+                            f"IPFS node {self.api_url} failed during add: {item.get('Message')}"
+                        )
                     if "Hash" in item:
                         answered[str(item["Name"])] = str(item["Hash"])
             _fill_directories(parts, local, cid_version)

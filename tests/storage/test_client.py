@@ -293,3 +293,12 @@ def test_dropped_add_is_retried_with_a_fresh_stream(
         cid = flaky.add_file(source)
     assert cid == cid_of_bytes(source.read_bytes())
     assert proxy.seen == ["dropped add", "add"]
+
+
+def test_add_bytes_including_empty(client: IpfsClient) -> None:
+    assert client.add_bytes(b"") == "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+    assert client.add_bytes(b"", cid_version=1) == (
+        "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+    )
+    assert client.add_bytes(b"hello world\n") == "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    assert client.cat("QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH") == b""
