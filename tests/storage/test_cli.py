@@ -123,7 +123,7 @@ def test_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
         "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
         ok=False,
     )
-    assert "127.0.0.1:9" in output and "Traceback" not in output
+    assert "127.0.0.1:1" in output and "Traceback" not in output
     assert "--encrypt-to" in oml("publish", str(tmp_path), "--encrypt-to", "0x1234", ok=False)
     assert "not a CID" in oml("get", "bogus", str(tmp_path / "o"), ok=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -155,14 +156,17 @@ def test_unknown_cid_fails_within_timeout(node_url: str, tmp_path: Path) -> None
 
 
 def test_unreachable_node_names_the_url_and_retries(tmp_path: Path) -> None:
-    url = "http://127.0.0.1:9"  # discard port: nothing listens
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
     settings = StorageSettings(retries=3, backoff_s=0.05)
     with IpfsClient(url, timeout_s=2, settings=settings) as client:
         started = time.monotonic()
-        with pytest.raises(NodeUnavailable, match=r"127\.0\.0\.1:9.*after 3 tries"):
+        with pytest.raises(NodeUnavailable, match=rf"127\.0\.0\.1:{port}.*after 3 tries"):
             client.add_bytes(b"x")
         assert time.monotonic() - started >= 0.05 + 0.1  # two backoff sleeps
-        with pytest.raises(NodeUnavailable, match=r"127\.0\.0\.1:9"):
+        with pytest.raises(NodeUnavailable, match=rf"127\.0\.0\.1:{port}"):
             client.pin("QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o")
 
 
