@@ -120,8 +120,7 @@ class OracleService:
             self.jobs.advance(job, next_state, data=data, step=name,
                               seconds=time.perf_counter() - started)  # fmt: skip
             log.info("copy %d: %s done in %.2fs", job.copy_id, name, job.timings[name])
-            if os.environ.get(CRASH_AFTER_ENV) == name:
-                os._exit(137)
+            _crash_point(name)
 
     # ------------------------------------------------------------------ steps
 
@@ -197,14 +196,15 @@ class OracleService:
         return JobState.UPLOADED, {"copy_cid": cid}
 
     def _deliver(self, job: Job) -> tuple[JobState, dict[str, object]]:
-        if self.chain.is_delivered(job.copy_id):
-            log.info("copy %d already delivered on chain; not sending again", job.copy_id)
-            return JobState.DELIVERED, {"delivery": "found-on-chain"}
         fingerprints = self.fingerprints(job)
         root = self.fingerprint.merkle_root(job.copy_id, fingerprints, self._seed(job))
+        if self.chain.is_delivered(job.copy_id):
+            log.info("copy %d already delivered on chain; not sending again", job.copy_id)
+            return JobState.DELIVERED, {"delivery": "found-on-chain", "fp_root": root.hex()}
         tx_hash = self.chain.deliver(
             job.copy_id, root, len(fingerprints), str(job.data["copy_cid"])
         )
+        _crash_point("deliver-sent")  # mined, but not yet recorded here
         return JobState.DELIVERED, {"fp_root": root.hex(), "tx_hash": tx_hash}
 
     def _finish(self, job: Job) -> tuple[JobState, dict[str, object]]:
@@ -212,6 +212,11 @@ class OracleService:
             shutil.rmtree(Path(str(job.data["copy_dir"])), ignore_errors=True)
         shutil.rmtree(Path(str(job.data["encrypted_dir"])), ignore_errors=True)
         return JobState.DONE, {}
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(CRASH_AFTER_ENV) == name:
+        os._exit(137)
 
 
 def _pubkey_matches(pubkey_hex: str, address: str) -> bool:

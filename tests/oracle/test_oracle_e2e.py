@@ -53,10 +53,10 @@ def world(
              "treasury": accounts[3].address}  # fmt: skip
     path = write_deployment(network, chain.chain_id, 1, contracts, roles, DEV)
     rpc_url = chain.provider.uri
-    state = tmp_path_factory.mktemp("oracle")
-    MasterSecret.create(state / "master.secret")
+    secret = tmp_path_factory.mktemp("oracle-secret") / "master.secret"
+    MasterSecret.create(secret)
     base = make_tiny_model(tmp_path_factory.mktemp("base") / "tiny", seed=3)
-    yield {"network": network, "rpc": rpc_url, "state": state, "base": base}
+    yield {"network": network, "rpc": rpc_url, "secret": secret, "base": base}
     path.unlink(missing_ok=True)
 
 
@@ -77,18 +77,24 @@ def model_id(world: dict[str, Any]) -> int:
     return model
 
 
-def _settings(world: dict[str, Any]) -> OracleSettings:
-    return OracleSettings(network=world["network"], account="dev:1", state_dir=world["state"],
-                          master_secret=world["state"] / "master.secret",
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """Ape reverts the chain after each test, so each test gets a fresh oracle database."""
+    return tmp_path / "oracle-state"
+
+
+def _settings(world: dict[str, Any], state: Path) -> OracleSettings:
+    return OracleSettings(network=world["network"], account="dev:1", state_dir=state,
+                          master_secret=world["secret"],
                           fingerprint_count=FINGERPRINTS, recall_threshold=0.75)  # fmt: skip
 
 
-def _oracle(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Oracle:
+def _oracle(world: dict[str, Any], state: Path, monkeypatch: pytest.MonkeyPatch) -> Oracle:
     monkeypatch.setenv("OML_RPC_URL", world["rpc"])
     from agents.config import get_settings
 
     get_settings.cache_clear()
-    return build_oracle(_settings(world), TINY)
+    return build_oracle(_settings(world, state), TINY)
 
 
 def _request(world: dict[str, Any], model: int, host_index: int) -> tuple[Protocol, int]:
@@ -106,9 +112,13 @@ def _fetch_copy(host: Protocol, copy_id: int, dest: Path) -> Path:
 
 
 def test_two_hosts_get_their_own_working_copies(
-    world: dict[str, Any], model_id: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    world: dict[str, Any],
+    model_id: int,
+    state: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    oracle = _oracle(world, monkeypatch)
+    oracle = _oracle(world, state, monkeypatch)
     host_a, copy_a = _request(world, model_id, 6)
     host_b, copy_b = _request(world, model_id, 7)
     assert oracle.step() == 2
@@ -140,10 +150,12 @@ def test_two_hosts_get_their_own_working_copies(
                      private_key=bytes(host_b.account.key))  # fmt: skip
 
 
-def _run_oracle_once(world: dict[str, Any], crash_after: str | None) -> tuple[int, str]:
+def _run_oracle_once(
+    world: dict[str, Any], state: Path, crash_after: str | None
+) -> tuple[int, str]:
     env = {**os.environ, "OML_RPC_URL": world["rpc"], "OML_ORACLE_NETWORK": world["network"],
-           "OML_ORACLE_ACCOUNT": "dev:1", "OML_ORACLE_STATE_DIR": str(world["state"]),
-           "OML_ORACLE_MASTER_SECRET": str(world["state"] / "master.secret"),
+           "OML_ORACLE_ACCOUNT": "dev:1", "OML_ORACLE_STATE_DIR": str(state),
+           "OML_ORACLE_MASTER_SECRET": str(world["secret"]),
            "OML_ORACLE_FINGERPRINT_COUNT": str(FINGERPRINTS),
            "OML_ORACLE_RECALL_THRESHOLD": "0.75"}  # fmt: skip
     env.pop("OML_ORACLE_CRASH_AFTER", None)
@@ -154,25 +166,29 @@ def _run_oracle_once(world: dict[str, Any], crash_after: str | None) -> tuple[in
     return done.returncode, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("crash_after", ["fingerprint", "deliver"])
+@pytest.mark.parametrize("crash_after", ["fingerprint", "deliver-sent", "deliver"])
 def test_oracle_killed_mid_job_delivers_exactly_once(
-    world: dict[str, Any], model_id: int, crash_after: str, monkeypatch: pytest.MonkeyPatch
+    world: dict[str, Any],
+    model_id: int,
+    crash_after: str,
+    state: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     host, copy_id = _request(world, model_id, 8)
-    code, output = _run_oracle_once(world, crash_after)
+    code, output = _run_oracle_once(world, state, crash_after)
     assert code == 137, output
     delivered_before_restart = host.is_delivered(copy_id)
-    assert delivered_before_restart == (crash_after == "deliver")
-    code, output = _run_oracle_once(world, None)
+    assert delivered_before_restart == crash_after.startswith("deliver")
+    code, output = _run_oracle_once(world, state, None)
     assert code == 0, output
     access = host.contract("AccessManager")
     delivered = access.events.CopyDelivered()
     events = delivered.get_logs(from_block=0, argument_filters={"copyId": copy_id})
     assert len(events) == 1
-    oracle = _oracle(world, monkeypatch)
+    oracle = _oracle(world, state, monkeypatch)
     job = oracle.service.jobs.get(copy_id)
     assert job is not None and job.state == JobState.DONE
-    if crash_after == "deliver":
+    if crash_after == "deliver-sent":
         assert job.data["delivery"] == "found-on-chain"
 
 
