@@ -287,5 +287,5 @@ def stat(ctx: click.Context, cid: str, as_json: bool) -> None:
     with _client(ctx) as client:
         info = client.stat(cid)
         pinned = client.is_pinned(cid)
-    payload = {**info.__dict__, "pinned": pinned}
+    payload = {**info, "pinned": pinned}
     _emit(as_json, payload, "\n".join(f"{key}: {value}" for key, value in payload.items()))

@@ -275,6 +275,11 @@ def cid_of_bytes(data: bytes, version: int = 0) -> str:
     return str(builder.cid())
 
 
+def cid_version(cid: str) -> int:
+    """0 for a ``Qm…`` CID, 1 for a CIDv1 (kept for early callers; see :class:`Cid`)."""
+    return Cid.parse(cid).version
+
+
 def directory_node(entries: dict[str, DagNode], *, cid_version: int = 0) -> tuple[bytes, DagNode]:
     """The block and node of a plain (unsharded) UnixFS directory; links sorted by name."""
     for name in entries:

@@ -122,6 +122,7 @@ def test_invalid_cids_are_refused(text: str) -> None:
         Cid.parse(text)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failure
 @given(st.binary(max_size=64), st.sampled_from([DAG_PB, RAW]))
 def test_cid_roundtrip(block: bytes, codec: int) -> None:
     cid = Cid.of_block(block, codec=codec)

@@ -116,7 +116,7 @@ def test_publish_fetch_encrypted_with_keystore(tmp_path: Path) -> None:
 def test_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     output = oml(
         "--api-url",
-        "http://127.0.0.1:9",
+        "http://127.0.0.1:1",
         "--timeout",
         "1",
         "stat",

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from storage_support import LyingProxy, Tamper, flip, listing
 
+from agents.config import Settings
 from agents.storage.cid import Cid
-from agents.storage.client import IpfsClient
+from agents.storage.client import IpfsClient, IpfsStore
 from agents.storage.errors import (
     ContentMismatch,
     InvalidCid,
@@ -24,7 +25,7 @@ from agents.storage.errors import (
     StorageError,
 )
 from agents.storage.settings import StorageSettings
-from agents.storage.unixfs import cid_of_bytes
+from agents.storage.unixfs import cid_of_bytes, cid_version
 
 SIZES = [0, 1, 262_144, 262_145]
 
@@ -74,7 +75,7 @@ def test_round_trip_50mb(client: IpfsClient, tmp_path: Path) -> None:
     seen: list[int] = []
     cid = client.add_file(source, progress=seen.append)
     assert sum(seen) == 50_000_000
-    assert client.stat(cid).size == 50_000_000
+    assert client.stat(cid)["size"] == 50_000_000
     out = tmp_path / "out.bin"
     assert client.get_file(cid, out) == 50_000_000
     with source.open("rb") as a, out.open("rb") as b:
@@ -102,7 +103,7 @@ def make_tree(root: Path) -> dict[str, bytes]:
 def test_directory_round_trip(client: IpfsClient, tmp_path: Path, version: int) -> None:
     files = make_tree(tmp_path / "tree")
     cid = client.add_dir(tmp_path / "tree", cid_version=version)
-    assert client.stat(cid).type == "directory"
+    assert client.stat(cid)["type"] == "directory"
     out = tmp_path / "copy"
     assert client.get(cid, out) == "directory"
     for name, data in files.items():
@@ -132,7 +133,7 @@ def test_pin_unpin_stat(client: IpfsClient) -> None:
     client.unpin(cid)
     assert not client.is_pinned(cid)
     stat = client.stat(cid)
-    assert (stat.type, stat.size) == ("file", 1000)
+    assert (stat["type"], stat["size"]) == ("file", 1000)
 
 
 def test_unknown_cid_fails_within_timeout(node_url: str, tmp_path: Path) -> None:
@@ -306,3 +307,14 @@ def test_add_bytes_including_empty(client: IpfsClient) -> None:
     )
     assert client.add_bytes(b"hello world\n") == "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
     assert client.cat("QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH") == b""
+
+
+def test_store_from_settings_uses_the_configured_node(node_url: str) -> None:
+    settings = Settings(ipfs_api_url=node_url, ipfs_timeout_s=7.0)
+    with IpfsStore.from_settings(settings) as store:
+        assert (store.api_url, store.timeout_s) == (node_url, 7.0)
+        cid = store.add_bytes(b"hello world\n")
+        assert cid == "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+        assert store.cat(cid) == b"hello world\n"
+        assert cid_version(cid) == 0
+        assert cid_version(store.add_bytes(b"x", cid_version=1)) == 1
