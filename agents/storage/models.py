@@ -90,14 +90,6 @@ def describe_folder(folder: Path) -> dict[str, Any]:
     return fields
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while data := handle.read(1 << 20):
-            digest.update(data)
-    return digest.hexdigest()
-
-
 class _HashingReader:
     """Reads a file and hashes what was read (one pass for encryption and sha256)."""
 
@@ -140,12 +132,25 @@ def publish_model(
     entries = []
     with _bar(sum(p.stat().st_size for p in files), "upload", progress) as bar:
         for path in files:
-            cid = client.add_file(path, cid_version=cid_version, progress=bar.update)
+            readers: list[_HashingReader] = []
+
+            def plaintext(
+                path: Path = path, readers: list[_HashingReader] = readers
+            ) -> Iterator[bytes]:
+                # One read of the file feeds the upload, the local CID and the sha256.
+                with path.open("rb") as handle:
+                    reader = _HashingReader(handle)
+                    readers.append(reader)
+                    while data := reader.read(1 << 20):
+                        bar.update(len(data))
+                        yield data
+
+            cid = client.add_stream(plaintext, cid_version=cid_version)
             entries.append(
                 FileEntry(
                     path=path.relative_to(src_dir).as_posix(),
-                    size=path.stat().st_size,
-                    sha256=_sha256(path),
+                    size=readers[-1].size,
+                    sha256=readers[-1].digest.hexdigest(),
                     cid=cid,
                 )
             )
