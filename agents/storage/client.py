@@ -273,7 +273,7 @@ class IpfsClient:
             response = self._http.post(
                 "/block/get",
                 params={"arg": str(parsed), "timeout": f"{int(timeout * 1000)}ms"},
-                timeout=httpx.Timeout(timeout + 5.0, connect=min(timeout, 10.0)),
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             )
             self._raise_for(response, f"block/get {parsed}", timeout)
             return check_block(parsed, response.content, f"node {self.api_url}")
