@@ -274,6 +274,8 @@ def publish_sealed(
         raise ManifestError(f"{sealed_dir} is not a complete sealed folder: seal it again") from (
             error
         )
+    if "chunk_size" not in record or "fields" not in record:
+        raise ManifestError(f"{sealed_dir} was sealed by an older oml-hub format: seal it again")
     entries = []
     with _bar(sum(int(i["size"]) for i in record["files"]), "upload", progress) as bar:
         for item in record["files"]:
