@@ -284,7 +284,8 @@ def report(
         "benchmark": "storage",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "ipfs_node": f"js-ipfs {node} ({'given URL' if shared else 'private, offline'})",
+        "ipfs_node": f"js-ipfs, ipfs-core {node} ({'given URL' if shared else 'private, offline'})",
+        "load_average_at_end": list(os.getloadavg()),
         "file_bytes": size,
         "phases": results,
         "throughput_ratios": ratio,
@@ -299,7 +300,9 @@ def report(
         "",
         f"{size / 1e6:,.0f} MB random file; node {document['ipfs_node']}; "
         f"{document['machine']['cores']} cores, {document['machine']['cpu']}, "
-        f"Python {document['machine']['python']}. MB = 10^6 bytes. Each phase in its own "
+        f"Python {document['machine']['python']}; load average at the end "
+        f"{document['load_average_at_end'][0]:.1f} (a shared machine: noisy). "
+        "MB = 10^6 bytes. Each phase in its own "
         "process; peak RSS is that process's VmHWM (high-water resident set).",
         "",
         "| phase | what | seconds | MB/s | peak RSS (MB) |",
