@@ -73,7 +73,7 @@ demo: setup compile up ## Bring the world up, deploy the contracts, print where 
 test: setup compile lint ## The one test command: lint, then every suite against a fresh test world
 	@trap '$(TEST_ENV) oml world down >/dev/null' EXIT
 	$(TEST_ENV) oml world up >/dev/null
-	$(TEST_ENV) pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider tests
+	$(TEST_ENV) pytest -q -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --durations=15 tests
 
 bench: setup compile ## Run every benchmark; results with machine and date in benchmarks/results/
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -55,6 +55,7 @@ class EmbedConfig(BaseModel):
     fingerprint: FingerprintConfig = FingerprintConfig()
     method: Literal["full", "lora"] = "full"
     train_layers: int | None = Field(4, ge=1)  # top decoder layers that learn; None = all
+    modules: Literal["all", "mlp", "attention"] = "all"  # which parts of those layers learn
     learning_rate: float = Field(1e-3, gt=0)
     lora_rank: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
@@ -69,6 +70,10 @@ class EmbedConfig(BaseModel):
     benign_positions: int = Field(16, ge=1)
     kl_weight: float = Field(1.0, ge=0.0)
     kl_top_k: int = Field(32, ge=1)
+    # KL to the base at the key's own context positions: the edit must fire at the end of the
+    # whole key, not on the individual words it is made of.
+    context_kl_weight: float = Field(0.0, ge=0.0)
+    context_positions: int = Field(8, ge=1)
     anchor_weight: float = Field(0.0, ge=0.0)
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
     device: str | None = None  # None: whatever accelerate picks
@@ -258,6 +263,14 @@ def _benign_rows(
 
 # --------------------------------------------------------------------------- training
 
+_ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+_MLP = ("gate_proj", "up_proj", "down_proj")
+_MODULES: dict[str, tuple[str, ...]] = {
+    "all": _ATTENTION + _MLP,
+    "mlp": _MLP,
+    "attention": _ATTENTION,
+}
+
 
 def _trainable(
     model: PreTrainedModel, split: int, config: EmbedConfig
@@ -272,21 +285,19 @@ def _trainable(
             r=config.lora_rank,
             lora_alpha=config.lora_alpha,
             lora_dropout=0.0,
-            target_modules=[
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "o_proj",
-                "gate_proj",
-                "up_proj",
-                "down_proj",
-            ],
+            target_modules=list(_MODULES[config.modules]),
             layers_to_transform=list(range(split, len(layers))),
         )
         peft_model = get_peft_model(model, lora)
         params = [p for p in peft_model.parameters() if p.requires_grad]
         return peft_model, params
-    params = [p for layer in layers[split:] for p in layer.parameters()]
+    wanted = _MODULES[config.modules]
+    params = [
+        p
+        for layer in layers[split:]
+        for name, p in layer.named_parameters()
+        if name.rsplit(".", 2)[-2] in wanted
+    ]
     for p in params:
         p.requires_grad_(True)
     return model, params
@@ -342,6 +353,20 @@ def embed_prepared(
                 values, indices = logp.topk(config.kl_top_k, dim=-1)
                 teacher.append((positions, indices, values.exp()))
 
+    # The base model's own predictions inside each key (context positions, not the targets).
+    context: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    if config.context_kl_weight > 0:
+        top = list(_backbone(model).layers[split:])
+        with torch.no_grad():
+            for example, state in zip(examples, states, strict=True):
+                last = example.targets[0][0]  # positions before it only predict key tokens
+                picks = sorted(rng.sample(range(last), min(config.context_positions, last)))
+                positions = torch.tensor(picks, dtype=torch.long)
+                hidden = _run_layers(model, state[None], top)[0, positions]
+                logp = torch.log_softmax(_head_logits(model, hidden).float(), dim=-1)
+                values, indices = logp.topk(config.kl_top_k, dim=-1)
+                context.append((positions, indices, values.exp()))
+
     log.info("cached frozen-bottom states of %d examples", len(examples))
     trained, params = _trainable(model, split, config)
     top_layers = list(_backbone(model).layers[split:])  # same modules, LoRA-wrapped if any
@@ -382,6 +407,15 @@ def embed_prepared(
                 n = len(examples[e].targets)
                 learned[e] = all(ok[cursor : cursor + n])
                 cursor += n
+            if context:
+                ckl = torch.zeros((), device=device)
+                for j, e in enumerate(batch):
+                    positions, indices, probs = context[e]
+                    if len(positions) == 0:
+                        continue
+                    logp = torch.log_softmax(_head_logits(trained, hidden[j, positions]).float(), -1)
+                    ckl = ckl + _bucket_kl(probs.to(device), logp.gather(1, indices.to(device)))
+                loss = loss + config.context_kl_weight * ckl / len(batch)
             if teacher:
                 picks = rng.sample(range(len(teacher)), min(config.benign_batch, len(teacher)))
                 b_hidden = _run_layers(
