@@ -21,6 +21,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "oracle": ("agents.oracle.commands", "Fingerprint and deliver licensed copies; serve keys."),
     "storage": ("agents.storage.commands", "Add, fetch, publish and encrypt models on IPFS."),
     "fingerprint": ("agents.fingerprint.commands", "Generate, embed, verify and evaluate."),
+    "arbiter": ("agents.arbiter.commands", "Resolve disputed leak challenges (arbiter role)."),
+    "dev": ("agents.dev.commands", "Testers' tools: time travel, impersonation, scenarios."),
 }
 
 
