@@ -33,7 +33,8 @@ setup: $(VENV)/.installed node_modules/.installed ## Install everything into the
 	@echo "setup: ok (python $$($(PY) -c 'import sys;print(sys.version.split()[0])'), node $$(node --version))"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
-	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	# A venv without pip is a set-up killed half-way: start it again.
+	@test -x $(PIP) || { rm -rf $(VENV); $(PYTHON_SYS) -m venv $(VENV); }
 	$(PIP) install -q --disable-pip-version-check pip==24.3.1
 	# torch first, from the local CPU wheel when present: an open range pulls CUDA wheels.
 	$(PIP) install -q --disable-pip-version-check --find-links $(TORCH_WHEEL_DIR) torch==2.13.0
