@@ -413,7 +413,9 @@ def embed_prepared(
                     positions, indices, probs = context[e]
                     if len(positions) == 0:
                         continue
-                    logp = torch.log_softmax(_head_logits(trained, hidden[j, positions]).float(), -1)
+                    logp = torch.log_softmax(
+                        _head_logits(trained, hidden[j, positions]).float(), -1
+                    )
                     ckl = ckl + _bucket_kl(probs.to(device), logp.gather(1, indices.to(device)))
                 loss = loss + config.context_kl_weight * ckl / len(batch)
             if teacher:
