@@ -43,20 +43,23 @@ def other(accounts: Any) -> Any:
     return accounts[7]
 
 
-@pytest.fixture(scope="session")
+# Chain-state fixtures are module-scoped: a session fixture first built inside one module is
+# lost when ape reverts that module's snapshot, so a later module (or another suite's module
+# fixture sharing the worker) would see a model id that no longer exists on chain.
+@pytest.fixture(scope="module")
 def world(accounts: Any, chain: Any) -> World:
-    """The whole protocol, deployed once per session (ape reverts state after every test)."""
+    """The whole protocol, deployed once per module (ape reverts state after every test)."""
     w = World(accounts, chain)
     for account in accounts[4:10]:
         w.fund(account)
     return w
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def model(world: World, creator: Any) -> int:
     return world.register(creator)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def copy_id(world: World, host: Any, model: int) -> int:
     return world.licensed_copy(host, model)
