@@ -19,8 +19,13 @@ OML_ANVIL_PORT ?= 18545
 export OML_RPC_URL ?= http://127.0.0.1:$(OML_ANVIL_PORT)
 
 # Test world: its own ports and run dir so `make test` never touches a running `make up`.
-TEST_ENV := OML_RPC_URL=http://127.0.0.1:18645 OML_RUN_DIR=$(CURDIR)/.run/test OML_ANVIL_PORT=18645 OML_IPFS_API_PORT=15101 \
-            OML_IPFS_GATEWAY_PORT=18180 OML_IPFS_GRPC_PORT=15103 OML_IPFS_SWARM_PORT=14101
+# TEST_PORT_BASE moves them all, e.g. to run a second checkout's tests beside this one.
+TEST_PORT_BASE ?= 0
+tport = $(shell echo $$(( $(1) + $(TEST_PORT_BASE) )))
+TEST_ENV := OML_RPC_URL=http://127.0.0.1:$(call tport,18645) OML_RUN_DIR=$(CURDIR)/.run/test \
+            OML_ANVIL_PORT=$(call tport,18645) OML_IPFS_API_PORT=$(call tport,15101) \
+            OML_IPFS_GATEWAY_PORT=$(call tport,18180) OML_IPFS_GRPC_PORT=$(call tport,15103) \
+            OML_IPFS_SWARM_PORT=$(call tport,14101)
 PYTEST_WORKERS ?= 2
 
 .PHONY: help setup up down status demo test lint compile doctor clean bench
