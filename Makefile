@@ -52,6 +52,9 @@ node_modules/.installed: package.json package-lock.json
 
 compile: setup ## Compile the contracts with ape (solc-js through tools/solc), export ABIs
 	ape compile -v WARNING
+	@# ape-solidity unpacks dependencies into contracts/.cache to compile; left there, it hides
+	@# contracts/ sub-folders (mocks, interfaces) from ape's source listing.
+	@rm -rf contracts/.cache
 	@if [ -f scripts/export_abis.py ]; then $(PY) scripts/export_abis.py; fi
 
 lint: setup ## ruff + mypy on the Python; slither on the contracts (fails on high/medium)

@@ -11,7 +11,7 @@ from omlkit import MIN_COLLATERAL, World, commitment, malleable, signed_receipt
 UNDER_BPS, MISSED_BPS, REWARD_BPS = 2500, 500, 3000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prover(world: World, prover_account: Any) -> Any:
     return world.prover(prover_account)
 
