@@ -319,3 +319,6 @@ def withdraw(ctx: click.Context, copy_id: int, as_json: bool) -> None:
     except _licence_errors() as error:
         raise click.ClickException(str(error)) from error
     _emit(as_json, status.__dict__, f"copy {copy_id} withdrawn: {status.amount} returned")
+
+
+from agents.host import challenges as _challenges  # noqa: E402, F401  (dispute, challenges)

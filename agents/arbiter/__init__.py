@@ -1,0 +1,1 @@
+"""The arbiter: rules on disputed leak challenges after re-checking the evidence."""

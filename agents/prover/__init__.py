@@ -1,0 +1,1 @@
+"""The prover: obtains fingerprint keys, probes deployments, raises and follows challenges."""
