@@ -137,6 +137,11 @@ class HostAccess:
                 f"endpoint {endpoint!r} is not an http(s) URL: pass the public URL of your "
                 "server, e.g. https://host.example/v1"
             )
+        if not self.chain.fee_token_allowed():
+            raise AccessError(
+                f"the fee token {self.chain.token.address} is not allow-listed on {network}: "
+                "new licences are stopped until the protocol lists it again"
+            )
         minimum = int(info["minCollateral"])
         if collateral <= 0 or collateral < minimum:
             raise AccessError(

@@ -216,6 +216,10 @@ class HostChain:
     def token_balance(self) -> int:
         return int(self.token.functions.balanceOf(self.address).call())
 
+    def fee_token_allowed(self) -> bool:
+        """Whether the fee token is still allow-listed (reports revert while it is not)."""
+        return bool(self.ledger.functions.isTokenAllowed(self.token.address).call())
+
     def copy_exists(self, copy_id: int) -> bool:
         return 0 < copy_id < int(self.access.functions.nextCopyId().call())
 
@@ -239,6 +243,12 @@ class HostChain:
             )
         if CopyState(info["state"]) == CopyState.WITHDRAWN:
             raise ConfigError(f"copy {copy_id} was withdrawn: its licence has ended")
+        if not self.fee_token_allowed():
+            log.warning(
+                "fee token %s is not allow-listed: reportUsage reverts (TokenNotAllowed) until "
+                "the protocol lists it again; unreported epochs are caught up then",
+                self.token.address,
+            )
 
     def copy_status(self, copy_id: int) -> dict[str, Any]:
         info = {k: _jsonable(v) for k, v in self.copy_info(copy_id).items()}

@@ -81,8 +81,10 @@ def world(accounts: Any, chain: Any) -> Iterator[World]:
 
     network = f"test-host-{uuid.uuid4().hex[:8]}"
     first_block = chain.blocks.height + 1
+    # params_owner: account 0 keeps the protocol parameters (the fee-token allow-list)
     contracts = deploy_all(accounts[0], accounts[ORACLE], accounts[2], accounts[TREASURY],
-                           infrastructure=accounts[INFRA], profile=DEV)  # fmt: skip
+                           infrastructure=accounts[INFRA], profile=DEV,
+                           params_owner=accounts[0])  # fmt: skip
     roles = {"oracle": accounts[ORACLE].address, "arbiter": accounts[2].address,
              "treasury": accounts[TREASURY].address,
              "infrastructure": accounts[INFRA].address}  # fmt: skip
@@ -368,6 +370,35 @@ def test_missed_epochs_are_caught_up_in_order(world: World, tmp_path: Path) -> N
     assert chain.reported(copy_id, first + 6) is None
     # nothing left; a second pass is a no-op
     assert UsageReporter(ledger, chain, clock, grace_s=0).run_once().reported == []
+    ledger.close()
+
+
+def test_delisted_fee_token_stops_licences_and_reports_until_listed_again(
+    world: World, tmp_path: Path
+) -> None:
+    chain, copy_id = licensed_copy(world)
+    ledger = open_ledger(chain, copy_id, tmp_path / "receipts.sqlite3")
+    clock = chain_clock(chain)
+    first = clock.current()
+    issue(ledger, 2)
+    travel_to(chain, clock.end_of(first))
+    owner = world.protocol(0)
+    set_allowed = owner.contract("UsageLedger").functions.setTokenAllowed
+    owner.sender.send(set_allowed(chain.token.address, False), label="delist")
+
+    stopped = UsageReporter(ledger, chain, clock, grace_s=0).run_once()
+    assert stopped.reported == [] and "TokenNotAllowed" in (stopped.error or "")
+    record = ledger.report(first)
+    assert record is not None and record.status == "sending"
+    other = world.protocol(OTHER_HOST)
+    other.faucet(MIN_COLLATERAL)
+    with pytest.raises(Exception, match="not allow-listed"):
+        HostAccess(other).request_access(world.derivative, 0, "https://o.example", MIN_COLLATERAL)
+
+    owner.sender.send(set_allowed(chain.token.address, True), label="list again")
+    resumed = UsageReporter(ledger, chain, clock, grace_s=0).run_once()
+    assert resumed.error is None and resumed.reported == [first]
+    assert report_events(chain, copy_id) == [(first, 2, 2, 2 * DERIVATIVE_PRICE)]
     ledger.close()
 
 
