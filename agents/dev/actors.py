@@ -208,6 +208,7 @@ class Host(Actor):
         super().__init__(dev, name, account)
         self.copy_id = 0
         self.issued: list[SignedReceipt] = []
+        self._seq_base = 0
 
     def license(self, model_id: int, collateral: int, endpoint: str = "") -> int:
         self.approve_all()
@@ -222,9 +223,15 @@ class Host(Actor):
             receipt, sign_receipt(self.account, receipt, self.dev.chain_id, verifying)
         )
 
+    def attach(self, copy_id: int) -> None:
+        """Act for an existing copy of this host's; seqs continue after its reported lastSeq."""
+        self.copy_id = copy_id
+        self.issued = []
+        self._seq_base = self.reported_last_seq()
+
     def serve(self, prompt: str, response: str = "") -> SignedReceipt:
         """Answer one call in the current epoch with the next seq; hand back its receipt."""
-        seq = (self.issued[-1].seq if self.issued else 0) + 1
+        seq = (self.issued[-1].seq if self.issued else self._seq_base) + 1
         receipt = Receipt.for_call(
             self.copy_id, self.dev.current_epoch(), seq, prompt, response or f"answer {seq}"
         )
@@ -234,7 +241,7 @@ class Host(Actor):
 
     def honest_last_seq(self, epoch: int) -> int:
         """The highest seq this host issued up to the end of ``epoch``."""
-        return max((r.seq for r in self.issued if r.epoch <= epoch), default=0)
+        return max((r.seq for r in self.issued if r.epoch <= epoch), default=self._seq_base)
 
     def reported_last_seq(self) -> int:
         return int(self.dev.copy_ledger(self.copy_id)["lastSeq"])
