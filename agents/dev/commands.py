@@ -482,10 +482,21 @@ def scenario_list(as_json: bool) -> None:
     is_flag=True,
     help="Leave the chain as it was (snapshot before, revert after).",
 )
+@click.option(
+    "--fund-from",
+    default=None,
+    help="Fund the actors' fee tokens from this holder (impersonated) instead of "
+    "MockUSD's faucet: for forks of networks with a real token.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @chain_options
 def scenario_run(
-    name: str, revert_after: bool, as_json: bool, rpc: str | None, network: str | None
+    name: str,
+    revert_after: bool,
+    fund_from: str | None,
+    as_json: bool,
+    rpc: str | None,
+    network: str | None,
 ) -> None:
     """Play scenario NAME on the chain at --rpc (a plain or forked Anvil) and check its outcome.
 
@@ -495,6 +506,7 @@ def scenario_run(
     from agents.dev.scenarios import run_scenario
 
     dev = _dev(rpc, network)
+    dev.token_source = fund_from
     snapshot = dev.node.snapshot() if revert_after else None
     try:
         outcome = run_scenario(name, dev)

@@ -75,6 +75,9 @@ class DevChain:
         self.w3 = w3
         self.deployment = deployment
         self.node = AnvilNode(w3)
+        # Where fresh accounts get fee tokens: None = MockUSD's faucet; an address = a holder
+        # (impersonated) on a fork of a network whose token has no faucet.
+        self.token_source: str | None = None
         self._errors: dict[bytes, str] = {}
         for abi in deployment.abis.values():
             for item in abi:
@@ -287,7 +290,7 @@ class DevChain:
     def new_account(self, *, eth: int = GAS_MONEY, token: int = 0) -> LocalAccount:
         """A fresh key, funded with ``eth`` wei and ``token`` fee-token units."""
         account: LocalAccount = Account.create()
-        self.fund(account.address, eth=eth, token=token)
+        self.fund(account.address, eth=eth, token=token, source=self.token_source)
         return account
 
     def fund(

@@ -21,6 +21,8 @@ from agents.dev.scenarios import run_scenario
 from agents.dev.scenarios.common import COLLATERAL, PRICE
 from tests.dev.devkit import DeployedChain, deployed_anvil
 
+# agents.chain.protocol decodes receipts without errors=DISCARD: web3 warns per foreign log.
+pytestmark = pytest.mark.filterwarnings("ignore:The log with transaction hash")
 WHALE = "0x000000000000000000000000000000000000bEEF"
 USD = 10**6
 
@@ -163,6 +165,11 @@ def test_fund_sets_ether_and_adds_tokens(chain: DeployedChain, dev: DevChain) ->
     _ok(_oml(chain, "fund", receiver, "--token", "10", "--from", WHALE))
     assert dev.balances(receiver)["token"] == 10 * USD
     assert _oml(chain, "fund", receiver).exit_code != 0
+
+    # Scenario actors can be funded from a holder too (forks of networks without a faucet).
+    before = dev.balances(WHALE)["token"]
+    _ok(_oml(chain, "scenario", "run", "equivocating-host", "--fund-from", WHALE))
+    assert before - dev.balances(WHALE)["token"] == 2_500 * USD  # host 1,500 + prover 1,000
 
 
 def test_impersonate_and_send_as_a_role(chain: DeployedChain, dev: DevChain) -> None:

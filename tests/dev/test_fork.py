@@ -31,6 +31,8 @@ from agents.fingerprint.commitment import commit
 from tests.dev.devkit import REPO_ROOT, DeployedChain, deployed_anvil
 from tests.support.anvil import free_port, private_anvil
 
+# agents.chain.protocol decodes receipts without errors=DISCARD: web3 warns per foreign log.
+pytestmark = pytest.mark.filterwarnings("ignore:The log with transaction hash")
 USD = 10**6
 PRICE = USD // 100
 COLLATERAL = 1_000 * USD

@@ -13,9 +13,12 @@ from click.testing import CliRunner
 
 from agents.dev.commands import group
 from agents.dev.devchain import DevChain
-from agents.dev.scenarios import Outcome, all_scenarios, run_scenario
+from agents.dev.errors import ScenarioError
+from agents.dev.scenarios import Outcome, ScenarioContext, all_scenarios, run_scenario, scenario
 from tests.dev.devkit import DeployedChain, deployed_anvil
 
+# agents.chain.protocol decodes receipts without errors=DISCARD: web3 warns per foreign log.
+pytestmark = pytest.mark.filterwarnings("ignore:The log with transaction hash")
 USD = 10**6
 COLLATERAL = 1_000 * USD
 
@@ -51,7 +54,26 @@ def test_registry_lists_the_built_in_scenarios() -> None:
         "griefing-challenger",
         "front-running-challenger",
         "host-exits-before-challenge",
+        "missed-report-host",
     } <= names
+
+
+def test_scenario_with_a_missing_requirement_is_listed_not_run(dev: DevChain) -> None:
+    from agents.dev.scenarios import registry
+
+    @scenario("needs-the-future", title="t", expected="e", requires=("agents.no_such_module",))
+    def future(ctx: ScenarioContext) -> None:
+        raise AssertionError("must not run")
+
+    try:
+        listed = CliRunner().invoke(group, ["scenario", "list"])
+        assert (
+            "needs-the-future" in listed.output and "[needs agents.no_such_module]" in listed.output
+        )
+        with pytest.raises(ScenarioError, match=r"needs agents\.no_such_module"):
+            run_scenario("needs-the-future", dev)
+    finally:
+        registry._REGISTRY.pop("needs-the-future")
 
 
 def test_honest_host(dev: DevChain) -> None:
@@ -96,6 +118,12 @@ def test_host_exits_before_challenge(dev: DevChain) -> None:
     assert _actual(outcome, "copy state when challenged") == "Exiting"
     assert _actual(outcome, "withdrawn after the delay") == COLLATERAL - COLLATERAL // 4
     assert outcome.facts["exitDelay"] > outcome.facts["maxChallengeSpan"]
+
+
+def test_missed_report_host(dev: DevChain) -> None:
+    outcome = _run(dev, "missed-report-host")
+    assert _actual(outcome, "challenge within the grace") == "ReportGraceNotOver"
+    assert _actual(outcome, "collateral slashed") == COLLATERAL // 20  # 500 bps
 
 
 def test_scenarios_replay_on_the_same_chain(dev: DevChain) -> None:

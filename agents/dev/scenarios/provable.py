@@ -192,3 +192,32 @@ def host_exits_before_challenge(ctx: ScenarioContext) -> None:
     ctx.expect("withdrawn after the delay", COLLATERAL - expected_slash, withdrawn)
     ctx.expect("prover's reward (claimable)", reward_for(ctx, expected_slash), prover.claimable())
     ctx.expect("copy state at the end", "Withdrawn", COPY_STATES[int(dev.copy(s.copy_id)["state"])])
+
+
+@scenario(
+    "missed-report-host",
+    title="Host stops reporting: a closed epoch never reported",
+    expected="before reportGrace the challenge reverts; after it, challengeMissedReport slashes "
+    "missedReportSlashBps of the collateral, once per epoch",
+)
+def missed_report_host(ctx: ScenarioContext) -> None:
+    dev = ctx.dev
+    s = licensed_copy(ctx)
+    prover = bonded_prover(ctx)
+    epoch = dev.current_epoch()
+    prover.call(s.host, "a question the host will never report")
+    missed = dev.challenges.functions.challengeMissedReport(s.copy_id, epoch)
+    dev.to_epoch_end(epoch)
+    early = prover.attempt(missed, "challengeMissedReport")
+    dev.to_epoch_end(epoch, plus_grace=True)  # the grace comes from the contract's params
+    ctx.step(f"host never reported epoch {epoch}; challenged within reportGrace: {early}")
+    slash = prover.send(missed, "challengeMissedReport")
+    twice = prover.attempt(missed, "challengeMissedReport")
+    ctx.step(f"after the grace the challenge slashed; again: {twice}")
+    ctx.fact("challengeTx", slash["transactionHash"].to_0x_hex())
+
+    expected_slash = slash_amount(COLLATERAL, int(dev.params()["missedReportSlashBps"]))
+    ctx.expect("challenge within the grace", "ReportGraceNotOver", early)
+    ctx.expect("collateral slashed", expected_slash, int(dev.copy(s.copy_id)["slashed"]))
+    ctx.expect("prover's reward (claimable)", reward_for(ctx, expected_slash), prover.claimable())
+    ctx.expect("the same epoch again", "AlreadyPunished", twice)
