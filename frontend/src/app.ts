@@ -2,6 +2,7 @@
 // wallet, transaction runner and a re-render hook. No framework: lit-html renders templates.
 
 import { html, render, nothing, type TemplateResult } from "lit-html";
+import { repeat } from "lit-html/directives/repeat.js";
 import {
   createPublicClient,
   createWalletClient,
@@ -129,6 +130,20 @@ export class App {
     Object.assign(record, patch);
     this.txs = [...this.txs];
     this.rerender();
+    // A confirmed transaction leaves the panel after a while; a failed one stays until dismissed.
+    if (patch.status === "confirmed") setTimeout(() => this.dismissTx(record.id), CONFIRMED_VISIBLE_MS);
+  }
+
+  dismissTx(id: number): void {
+    const before = this.txs.length;
+    this.txs = this.txs.filter((t) => t.id !== id);
+    if (this.txs.length !== before) this.rerender();
+  }
+
+  /** Drop every finished (confirmed or failed) transaction from the panel. */
+  clearFinishedTxs(): void {
+    this.txs = this.txs.filter((t) => t.status !== "confirmed" && t.status !== "failed");
+    this.rerender();
   }
 
   /**
@@ -168,9 +183,9 @@ export class App {
         return false;
       }
       this.updateTx(record, { status: "mined", block: receipt.blockNumber });
-      if (this.config.confirmations > 1) {
-        await this.client.waitForTransactionReceipt({ hash, confirmations: this.config.confirmations, pollingInterval: this.config.pollingIntervalMs });
-      }
+      // Wait for the configured depth (re-reading the receipt also catches a reorg that dropped
+      // it); with 1 confirmation this is one round trip, so "mined" is shown before "confirmed".
+      await this.client.waitForTransactionReceipt({ hash, confirmations: this.config.confirmations, pollingInterval: this.config.pollingIntervalMs });
       this.updateTx(record, { status: "confirmed" });
       this.generation++;
       for (const reload of this.reloaders) reload();
@@ -188,6 +203,8 @@ export class App {
   }
 }
 
+const CONFIRMED_VISIBLE_MS = 20_000;
+
 const STATUS_WORDS: Record<TxStatus, string> = {
   signing: "waiting for your signature",
   pending: "pending",
@@ -198,11 +215,17 @@ const STATUS_WORDS: Record<TxStatus, string> = {
 
 export function txListView(app: App): TemplateResult {
   if (!app.txs.length) return html``;
+  const finished = app.txs.some((t) => t.status === "confirmed" || t.status === "failed");
   return html`<section class="txs" aria-live="polite" data-testid="tx-list">
-    <h2>Transactions</h2>
+    <div class="txs-head">
+      <h2>Transactions</h2>
+      ${finished ? html`<button class="link" data-testid="tx-clear" @click=${() => app.clearFinishedTxs()}>clear finished</button>` : nothing}
+    </div>
     <ol>
-      ${app.txs.map(
-        (t) => html`<li class="tx tx-${t.status}" data-testid="tx" data-status=${t.status} data-label=${t.label}>
+      ${repeat(
+        app.txs,
+        (t) => t.id,
+        (t) => html`<li class="tx tx-${t.status}" data-testid="tx" data-txid=${t.id} data-status=${t.status} data-label=${t.label}>
           <span class="tx-label">${t.label}</span>
           <span class="tx-steps" aria-label="progress">
             ${(["pending", "mined", "confirmed"] as const).map((step) => {
@@ -213,6 +236,9 @@ export function txListView(app: App): TemplateResult {
           </span>
           <span class="tx-status" data-testid="tx-status">${STATUS_WORDS[t.status]}${t.block !== undefined ? html` · block ${t.block}` : nothing}</span>
           ${t.hash ? html`<code class="tx-hash" title=${t.hash}>${shortHash(t.hash)}</code>` : nothing}
+          ${t.status === "confirmed" || t.status === "failed"
+            ? html`<button class="link tx-dismiss" data-testid="tx-dismiss" aria-label="Dismiss" title="Dismiss" @click=${() => app.dismissTx(t.id)}>×</button>`
+            : nothing}
           ${t.message ? html`<p class="error" data-testid="tx-error">${t.message}</p>` : nothing}
         </li>`,
       )}

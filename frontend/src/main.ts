@@ -82,6 +82,7 @@ async function start(): Promise<void> {
   const route = (): void => {
     const { name, params } = parseRoute(location.hash);
     page?.dispose?.();
+    app.flashMessage = null; // a message belongs to the page it was about
     routeName = name;
     const factory = PAGES[name];
     page = factory

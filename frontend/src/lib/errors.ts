@@ -98,6 +98,46 @@ export const ERROR_MESSAGES: Record<string, Explainer> = {
   NoVotingPower: () => "You held no shares of this model when the proposal was made, so you cannot vote on it.",
   NotSucceeded: ([id, state]) => `Proposal #${big(id)} cannot be executed: it is ${PROPOSAL_STATES[Number(big(state))] ?? "not passed"}.`,
   InvalidValue: ([v]) => `The value ${big(v)} is not valid for this action.`,
+  // Set-up and parameter errors (deployment / governance; a person rarely meets these)
+  AlreadyWired: () => "The protocol contracts are already wired together.",
+  NotWired: () => "The protocol contracts are not wired together yet (deployment incomplete).",
+  BadParams: () => "These parameters are not valid.",
+  BadEpochLength: () => "The epoch length is not valid.",
+  ExitDelayTooShort: ([delay, min]) => `The exit delay of ${formatDuration(Number(big(delay)))} is shorter than the challenge span (${formatDuration(Number(big(min)))}).`,
+  WindowsExceedExitDelay: ([span, delay]) =>
+    `The challenge windows (${formatDuration(Number(big(span)))}) would outlast the exit delay (${formatDuration(Number(big(delay)))}).`,
+  FutureLookup: ([block]) => `Block ${big(block)} is in the future; votes can only be read for past blocks.`,
+  // Delivery (oracle)
+  BadFingerprints: () => "The fingerprint commitment is not valid (empty root or count).",
+  // Usage reports
+  EpochAfterExit: ([epoch, end]) => `Epoch ${big(epoch)} is after the copy's last epoch (${big(end)}); nothing more to report.`,
+  SeqWentBackwards: ([seq, prev]) => `The last receipt number ${big(seq)} is below the one already reported (${big(prev)}).`,
+  CallsMismatch: ([calls, expected]) => `The report says ${big(calls)} calls but the receipt numbers account for ${big(expected)}.`,
+  SeqTooLarge: ([seq]) => `Receipt number ${big(seq)} is too large.`,
+  // Provable challenges
+  InvalidSignature: () => "The receipt signature is not valid.",
+  NotHostSignature: ([signer, hostAddr]) => `The receipt was signed by ${addr(signer)}, not by the host ${addr(hostAddr)}.`,
+  CopyNotChallengeable: ([copy]) => `Copy #${big(copy)} cannot be challenged (not delivered, or already withdrawn).`,
+  EpochNotReported: ([copy, epoch]) => `Epoch ${big(epoch)} of copy #${big(copy)} is not reported yet.`,
+  NotUnderReported: ([seq, bound]) => `Receipt ${big(seq)} is within the reported ${big(bound)} calls: no under-reporting.`,
+  AlreadyPunished: ([copy, key]) => `Copy #${big(copy)} was already punished for this (${big(key)}).`,
+  NotEquivocation: () => "The two receipts are not an equivocation (different copies or sequence numbers, or identical).",
+  EpochNotMissed: ([copy, epoch]) => `Epoch ${big(epoch)} of copy #${big(copy)} is reported or not due; it was not missed.`,
+  ReportGraceNotOver: ([at]) => `The host still has time to report; a missed report is provable from ${when(at)}.`,
+  // Leak challenges
+  ZeroCommitment: () => "The commitment must not be empty.",
+  RevealTooEarly: ([id]) => `Challenge #${big(id)} can be revealed from the block after its commitment.`,
+  RevealWindowOver: ([id]) => `The reveal window of challenge #${big(id)} is over.`,
+  CommitmentMismatch: ([id]) => `The revealed data does not match the commitment of challenge #${big(id)}.`,
+  IndexOutOfRange: ([index, count]) => `Fingerprint ${big(index)} does not exist; the copy has ${big(count)}.`,
+  KeyAlreadyRevealed: ([copy, index]) => `Fingerprint ${big(index)} of copy #${big(copy)} was already revealed (each is usable once).`,
+  InvalidProof: () => "The fingerprint's Merkle proof does not match the copy's commitment.",
+  // OpenZeppelin access control and tokens
+  OwnableUnauthorizedAccount: ([who]) => `${addr(who)} is not the owner of this contract.`,
+  AccessControlUnauthorizedAccount: ([who]) => `${addr(who)} does not have the role this needs.`,
+  ERC721InsufficientApproval: ([who, id]) => `${addr(who)} may not transfer model #${big(id)}.`,
+  ERC721IncorrectOwner: ([who, id]) => `${addr(who)} does not own model #${big(id)}.`,
+  ERC20InvalidReceiver: ([who]) => `Tokens cannot be sent to ${addr(who)}.`,
   // MockUSD / OpenZeppelin ERC-20 (IERC20Errors)
   FaucetCapExceeded: ([amount, cap]) => `The faucet gives at most ${usd(cap)} per call (asked ${usd(amount)}).`,
   ERC20InsufficientBalance: ([, have, need]) => `Insufficient funds: your balance is ${usd(have)}, ${usd(need)} is needed.`,

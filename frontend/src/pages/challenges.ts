@@ -40,6 +40,11 @@ interface ChallengeData {
   params: { proverBond: bigint; counterBond: bigint; arbiter: Address };
 }
 
+/** Committed challenges are sealed (commit-reveal): copy, key and host are unknown until revealed. */
+function revealed(l: LeakRow): boolean {
+  return l.leak.state !== 1 && l.leak.host !== "0x0000000000000000000000000000000000000000";
+}
+
 export function deadlineWords(state: number): string {
   switch (LEAK_STATES[state]) {
     case "committed":
@@ -115,11 +120,11 @@ export function challengesPage(app: App): Page {
         const open = d.leaks.filter((l) => l.leak.state >= 1 && l.leak.state <= 3);
         const closed = d.leaks.filter((l) => !(l.leak.state >= 1 && l.leak.state <= 3));
         const row = (l: LeakRow) => html`<tr data-testid=${`leak-${l.id}`} data-state=${LEAK_STATES[l.leak.state] ?? "?"}>
-          <td>#${l.id}</td><td>copy #${l.leak.copyId} · key ${l.leak.index}</td>
-          <td title=${l.leak.host}>${shortAddress(l.leak.host)}</td><td title=${l.leak.challenger}>${shortAddress(l.leak.challenger)}</td>
+          <td>#${l.id}</td><td>${revealed(l) ? `copy #${l.leak.copyId} · key ${l.leak.index}` : html`<span class="muted">sealed until reveal</span>`}</td>
+          <td title=${l.leak.host}>${revealed(l) ? shortAddress(l.leak.host) : "—"}</td><td title=${l.leak.challenger}>${shortAddress(l.leak.challenger)}</td>
           <td><span class="badge">${LEAK_STATES[l.leak.state]}</span></td>
           <td>${l.leak.state >= 1 && l.leak.state <= 3 ? html`${deadlineWords(l.leak.state)} <span class="countdown">${formatCountdown(l.leak.deadline, clock.now)}</span>` : l.slashed !== null ? `slashed ${formatToken(l.slashed)}` : "—"}</td>
-          <td>${l.evidenceCID ? html`<a href=${gatewayLink(app.config.ipfsGateway, l.evidenceCID)} target="_blank" rel="noopener">evidence</a>` : html`<span class="muted">not revealed</span>`}</td>
+          <td>${l.evidenceCID ? html`<a href=${gatewayLink(app.config.ipfsGateway, l.evidenceCID)} target="_blank" rel="noopener" data-testid="evidence-link" title=${l.evidenceCID}>evidence</a>` : html`<span class="muted">not revealed</span>`}</td>
           <td class="actions">${actions(l, d)}</td></tr>`;
         const head = html`<thead><tr><th>Id</th><th>Copy</th><th>Host</th><th>Challenger</th><th>State</th><th>Deadline</th><th>Evidence</th><th></th></tr></thead>`;
         return html`${app.account

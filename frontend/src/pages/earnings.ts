@@ -150,7 +150,7 @@ export function earningsPage(app: App): Page {
         return html`<section class="card summary" data-testid="earnings-summary">
             <p>Claimable now: <strong data-testid="claimable">${formatToken(d.claimable)}</strong></p>
             <p>Waiting in your models: <strong data-testid="pending-revenue">${formatToken(pending)}</strong>${d.isProver ? " + your share of the prover pool" : ""}</p>
-            <p class="muted small">All time: ${formatToken(d.accrued)} credited, ${formatToken(d.claimed)} claimed. Your roles: ${roles.length ? roles.join(", ") : "none yet"}.</p>
+            <p class="muted small" data-testid="roles">All time: ${formatToken(d.accrued)} credited, ${formatToken(d.claimed)} claimed. Your roles: ${roles.length ? roles.join(", ") : "none yet"}.</p>
             <button data-testid="claim-all" ?disabled=${running || (d.claimable === 0n && pending === 0n && !d.isProver && !(d.protocolUnsplit > 0n && (d.isTreasury || d.isInfra)))} @click=${() => void claimAll(d)}>
               ${running ? "Claiming…" : "Claim everything"}
             </button>

@@ -144,15 +144,15 @@ export function hostPage(app: App): Page {
       <h3>Copy #${c.copyId} · <a href=${href.model(c.copy.modelId)}>${model ? modelLabel(model) : `Model #${c.copy.modelId}`}</a> v${c.copy.version}</h3>
       <dl class="facts">
         <dt>State</dt><dd data-testid="copy-state">${COPY_STATES[c.copy.state] ?? "unknown"}</dd>
-        <dt>Delivery</dt><dd>${c.delivery ? html`delivered ${formatTimestamp(c.copy.deliveredAt)} · ${c.delivery.fpCount} fingerprints · <code class="cid">${c.delivery.copyCID}</code>` : "not yet delivered"}</dd>
+        <dt>Delivery</dt><dd data-testid="copy-delivery">${c.delivery ? html`delivered ${formatTimestamp(c.copy.deliveredAt)} · ${c.delivery.fpCount} fingerprints · <code class="cid">${c.delivery.copyCID}</code>` : "not yet delivered"}</dd>
         <dt>Endpoint</dt><dd><code>${c.endpoint}</code></dd>
         <dt>Collateral</dt><dd data-testid="copy-collateral">${formatToken(c.copy.collateral)}${c.copy.slashed ? html` <span class="error">(${formatToken(c.copy.slashed)} slashed)</span>` : nothing}</dd>
-        <dt>Fees paid</dt><dd>${formatToken(paid)} over ${c.reports.length} epoch report(s)</dd>
+        <dt>Fees paid</dt><dd data-testid="copy-fees">${formatToken(paid)} over ${c.reports.length} epoch report(s)</dd>
         ${c.copy.openChallenges ? html`<dt>Challenges</dt><dd class="warn">${c.copy.openChallenges} open — <a href=${href.challenges()}>see them</a></dd>` : nothing}
       </dl>
       ${c.reports.length
-        ? html`<details><summary>Usage per epoch</summary><table><thead><tr><th>Epoch</th><th>Calls</th><th>Last seq</th><th>Fee</th></tr></thead>
-            <tbody>${c.reports.map((r) => html`<tr><td>${r.epoch}</td><td class="num">${r.calls}</td><td class="num">${r.lastSeq}</td><td class="num">${formatToken(r.fee)}</td></tr>`)}</tbody></table></details>`
+        ? html`<details data-testid="copy-usage"><summary>Usage per epoch</summary><div class="table-wrap"><table><thead><tr><th>Epoch</th><th>Calls</th><th>Last seq</th><th>Fee</th></tr></thead>
+            <tbody>${c.reports.map((r) => html`<tr data-testid=${`usage-${r.epoch}`}><td>${r.epoch}</td><td class="num">${r.calls}</td><td class="num">${r.lastSeq}</td><td class="num">${formatToken(r.fee)}</td></tr>`)}</tbody></table></div></details>`
         : nothing}
       <div class="actions">${copyActions(c, d)}</div>
     </article>`;
