@@ -172,6 +172,7 @@ def create_app(
             "copyId": config.copy_id,
             "signer": config.signer,
             "queued": engine.queued,
+            "accepted": engine.accepted,
             "lastSeq": metering.ledger.last_seq if metering else None,
         }
 

@@ -123,6 +123,9 @@ def call_struct(contract: Contract, function: str, *args: Any) -> dict[str, Any]
     raise ConfigError(f"{function} is not in the ABI of {contract.address}: run `make compile`")
 
 
+_OPEN_ENDED = 2**32 - 1  # endEpoch of a copy without an exit request (type(uint32).max)
+
+
 class HostChain:
     """One host account's connection to the protocol (implements ``UsageChain``)."""
 
@@ -161,6 +164,12 @@ class HostChain:
         if info["host"] == ZERO_ADDRESS:
             return None
         return int(info["firstEpoch"])
+
+    def last_epoch(self, copy_id: int) -> int | None:
+        """The exit epoch once the host asked to exit; None while the copy is open-ended."""
+        info = call_struct(self.ledger, "copyLedger", copy_id)
+        end = int(info["endEpoch"])
+        return None if info["host"] == ZERO_ADDRESS or end == _OPEN_ENDED else end
 
     def price_per_call(self, copy_id: int) -> int:
         return int(self.ledger.functions.pricePerCall(copy_id).call())

@@ -81,6 +81,7 @@ class InferenceEngine:
         self._batcher: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oml-generate")
         self._accepting = False
+        self._accepted = 0
         self.batches_run = 0
 
     @classmethod
@@ -132,6 +133,11 @@ class InferenceEngine:
     def queued(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
 
+    @property
+    def accepted(self) -> int:
+        """Requests taken in since start (monotonic; for health checks and drain tests)."""
+        return self._accepted
+
     # ----------------------------------------------------------------- requests
 
     async def generate(self, input_ids: list[int], params: SamplingParams) -> Generation:
@@ -166,6 +172,7 @@ class InferenceEngine:
             raise EngineStopped("the server is shutting down")
         if self._queue.qsize() >= self.max_queue:
             raise EngineBusy(f"{self.max_queue} requests already queued")
+        self._accepted += 1
         loop = asyncio.get_running_loop()
         job = _Job(
             input_ids=input_ids or [self.pad_id],  # an empty prompt still needs one position
@@ -188,13 +195,15 @@ class InferenceEngine:
             batch = [first]
             deadline = loop.time() + self.batch_wait_s
             while len(batch) < self.max_batch_size:
-                try:
-                    if self._queue.empty() and loop.time() >= deadline:
+                # Poll rather than wait_for(queue.get()): on Python 3.11 a wait_for that times
+                # out as the get completes drops the item, and that request would hang forever.
+                if self._queue.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
                         break
-                    timeout = max(deadline - loop.time(), 0)
-                    job = await asyncio.wait_for(self._queue.get(), timeout)
-                except TimeoutError:
-                    break
+                    await asyncio.sleep(min(remaining, 0.001))
+                    continue
+                job = self._queue.get_nowait()
                 if job is None:
                     stopping = True
                     break

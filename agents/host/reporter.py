@@ -48,6 +48,10 @@ class UsageChain(Protocol):
         """The first epoch the copy must report, or None while it is not active."""
         ...
 
+    def last_epoch(self, copy_id: int) -> int | None:
+        """The copy's exit epoch, its last to report; None while it has not asked to exit."""
+        ...
+
     def price_per_call(self, copy_id: int) -> int: ...
 
     def reported(self, copy_id: int, epoch: int) -> OnChainReport | None: ...
@@ -91,6 +95,9 @@ class UsageReporter:
         first = self.chain.first_epoch(self.copy_id)
         if first is None or closed < first:
             return []
+        last = self.chain.last_epoch(self.copy_id)
+        if last is not None:
+            closed = min(closed, last)  # the ledger refuses epochs after the exit epoch
         settled = {r.epoch for r in self.ledger.reports() if r.status == "done"}
         done_through = first - 1
         while done_through + 1 in settled:

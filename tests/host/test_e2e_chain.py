@@ -502,8 +502,12 @@ def test_cli_request_wait_fetch_exit_and_withdraw(
 
     # exit: withdraw is refused until the exit delay is over, then returns the collateral
     chain = HostChain(world.protocol(HOST))
+    assert chain.last_epoch(copy_id) is None
     exiting = oml("request-exit", str(copy_id), "--json")
     assert exiting.exit_code == 0, exiting.output
+    start, length = chain.epoch_schedule()
+    now = int(chain.protocol.w3.eth.get_block("latest")["timestamp"])
+    assert chain.last_epoch(copy_id) == (now - start) // length  # the reporter stops there
     ready_at = json.loads(exiting.output)["withdrawable_at"]
     early = oml("withdraw", str(copy_id))
     assert early.exit_code == 1 and "can be withdrawn from" in early.output

@@ -40,6 +40,7 @@ class FakeChain:
     balance: int = 10_000
     allowance: int = 0
     first: int | None = 0
+    end: int | None = None
     reports: dict[int, OnChainReport] = field(default_factory=dict)
     sent: list[tuple[int, int, int]] = field(default_factory=list)
     approvals: list[int] = field(default_factory=list)
@@ -47,6 +48,9 @@ class FakeChain:
 
     def first_epoch(self, copy_id: int) -> int | None:
         return self.first
+
+    def last_epoch(self, copy_id: int) -> int | None:
+        return self.end
 
     def price_per_call(self, copy_id: int) -> int:
         return self.price
@@ -134,6 +138,20 @@ def test_reporter_reports_every_closed_epoch_once_and_catches_up(tmp_path: Path)
     again = UsageReporter(make_ledger(tmp_path / "l.db", clock), chain, clock, grace_s=5)
     assert again.pending_epochs() == []
     assert len(chain.sent) == 4
+
+
+def test_reporting_stops_at_the_exit_epoch(tmp_path: Path) -> None:
+    now = Clock(10.0)
+    clock = EpochClock(0, 60, now)
+    ledger = make_ledger(tmp_path / "l.db", clock)
+    chain = FakeChain(end=1)  # the host asked to exit during epoch 1
+    ledger.issue([Call(H, H)] * 2)
+    now.t = 400.0  # epochs 0..5 closed
+    result = UsageReporter(ledger, chain, clock, grace_s=5).run_once()
+    assert result.error is None and result.reported == [0, 1]
+    assert [sent[0] for sent in chain.sent] == [0, 1]
+    assert UsageReporter(ledger, chain, clock, grace_s=5).pending_epochs() == []
+    ledger.close()
 
 
 def test_crash_around_the_transaction_never_double_reports(tmp_path: Path) -> None:
