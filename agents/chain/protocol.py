@@ -12,6 +12,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from agents.chain.deployments import Deployment
 from agents.chain.keystore import public_key_bytes
@@ -48,6 +49,7 @@ class Protocol:
         self.sender = TransactionSender(w3, account)
         for abi in deployment.abis.values():
             self.sender.add_error_abis(abi)
+        self._fee_token: Contract | None = None
 
     @classmethod
     def connect(cls, account: LocalAccount, network: str = "local", rpc_url: str | None = None
@@ -65,17 +67,26 @@ class Protocol:
 
     # ------------------------------------------------------------------ token
 
+    def fee_token(self) -> Contract:
+        """The ERC-20 the ledger charges in (MockUSD in development, any allowed token live)."""
+        if self._fee_token is None:
+            address = self.contract("UsageLedger").functions.feeToken().call()
+            self._fee_token = self.w3.eth.contract(address=address,
+                                                   abi=self.deployment.abis["MockUSD"])  # fmt: skip
+        return self._fee_token
+
     def ensure_allowance(self, spender: str, amount: int) -> None:
-        token = self.contract("MockUSD")
+        token = self.fee_token()
         if token.functions.allowance(self.account.address, spender).call() < amount:
             self.sender.send(token.functions.approve(spender, amount), label="approve")
 
     def faucet(self, amount: int) -> None:
+        # the faucet exists on the development token only
         self.sender.send(self.contract("MockUSD").functions.faucet(amount), label="faucet")
 
     def token_balance(self, address: str | None = None) -> int:
         owner = address or self.account.address
-        return int(self.contract("MockUSD").functions.balanceOf(owner).call())
+        return int(self.fee_token().functions.balanceOf(owner).call())
 
     # ------------------------------------------------------------------ registry
 
@@ -90,7 +101,7 @@ class Protocol:
             ),
             label="registerModel",
         )  # fmt: skip
-        [event] = registry.events.ModelRegistered().process_receipt(receipt)
+        [event] = registry.events.ModelRegistered().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["modelId"])
 
     def publish_version(self, model_id: int, weights_cid: str, manifest_cid: str) -> int:
@@ -99,7 +110,7 @@ class Protocol:
             registry.functions.publishVersion(model_id, weights_cid, manifest_cid),
             label="publishVersion",
         )
-        [event] = registry.events.VersionPublished().process_receipt(receipt)
+        [event] = registry.events.VersionPublished().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["version"])
 
     def version(self, model_id: int, version: int) -> VersionInfo:
@@ -116,7 +127,7 @@ class Protocol:
                                            public_key_bytes(self.account)),
             label="requestAccess",
         )  # fmt: skip
-        [event] = access.events.AccessRequested().process_receipt(receipt)
+        [event] = access.events.AccessRequested().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["copyId"])
 
     def copy(self, copy_id: int) -> CopyInfo:
