@@ -72,7 +72,7 @@ def jobs(as_json: bool) -> None:
     store = JobStore.open(OracleSettings().state_dir / "oracle.db")
     rows = [
         {"copy_id": j.copy_id, "state": j.state.value, "attempts": j.attempts,
-         "error": j.last_error, "timings": j.timings}
+         "error": j.last_error, "retry_at": j.next_attempt_at, "timings": j.timings}
         for j in store.all()
     ]  # fmt: skip
     if as_json:

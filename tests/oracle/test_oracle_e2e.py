@@ -8,9 +8,11 @@ subprocess killed (exit 137, like kill -9) after a chosen step.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +32,9 @@ from agents.oracle.runner import Oracle, build_oracle
 from agents.oracle.secrets import MasterSecret
 from agents.oracle.settings import OracleSettings
 from agents.storage.client import IpfsStore
-from agents.storage.models import fetch_folder, publish_folder
+from agents.storage.manifest import Encryption, FileEntry, ModelManifest
+from agents.storage.models import SEALED_INDEX, fetch_folder, publish_folder, seal_folder
+from agents.storage.unixfs import cid_of_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = EmbedConfig(train_layers=None, learning_rate=1e-2, progress=False, max_epochs=60,
@@ -197,3 +201,73 @@ def test_unknown_model_request_is_refused_on_chain(world: dict[str, Any]) -> Non
     host.faucet(MIN_COLLATERAL)
     with pytest.raises(Exception, match="would revert"):
         host.request_access(999, 0, "http://x.invalid", MIN_COLLATERAL)
+
+
+@pytest.fixture
+def short_ipfs_timeout(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A missing block fails in 3 s instead of 30; the cached settings are dropped after."""
+    from agents.config import get_settings
+
+    monkeypatch.setenv("OML_IPFS_TIMEOUT_S", "3")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("short_ipfs_timeout")
+def test_missing_base_weights_fail_visibly_back_off_and_retry_by_command(
+    world: dict[str, Any], state: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A manifest whose (sealed) weight files are not on IPFS yet: their CIDs are computed
+    # locally, only the manifest is uploaded.
+    sealed = seal_folder(world["base"], tmp_path / "sealed", public_key_bytes(dev_account(1)))
+    record = json.loads((sealed / SEALED_INDEX).read_text())
+    entries = [
+        FileEntry(
+            path=i["path"],
+            size=i["size"],
+            sha256=i["sha256"],
+            cid=cid_of_bytes((sealed / i["path"]).read_bytes()),
+        )
+        for i in record["files"]
+    ]
+    fields = dict(record["fields"])
+    fields["encryption"] = Encryption(recipient_pubkey="0x" + record["recipient_pubkey"],
+                                      chunk_size=record["chunk_size"])  # fmt: skip
+    with IpfsStore() as store:
+        manifest_cid = store.add_bytes(ModelManifest(files=entries, **fields).to_json())
+    creator = _protocol(world, dev_account(5))
+    model = creator.register_model(manifest_cid, price_per_call=PRICE,
+                                   min_collateral=MIN_COLLATERAL)  # fmt: skip
+    creator.publish_version(model, manifest_cid, manifest_cid)
+    host, copy_id = _request(world, model, 9)
+
+    oracle = _oracle(world, state, monkeypatch)
+    assert oracle.step() == 0
+    job = oracle.service.jobs.get(copy_id)
+    assert job is not None and job.state == JobState.REQUESTED and job.attempts == 1
+    missing = entries[0].cid
+    assert job.last_error and ("timed out" in job.last_error or missing in job.last_error)
+    assert job.next_attempt_at > time.time()  # backing off, not spinning
+    assert oracle.step() == 0 and oracle.service.jobs.get(copy_id).attempts == 1  # type: ignore[union-attr]
+    assert not host.is_delivered(copy_id)
+
+    # The operator sees why, puts the weights on IPFS and retries by command.
+    env = {**os.environ, "OML_ORACLE_STATE_DIR": str(state)}
+    shown = _oml(env, "oracle", "jobs", "--json")
+    [row] = [j for j in json.loads(shown.stdout) if j["copy_id"] == copy_id]
+    assert row["attempts"] == 1 and row["error"] == job.last_error
+    assert row["retry_at"] == pytest.approx(job.next_attempt_at)
+    with IpfsStore() as store:
+        for entry in entries:
+            assert store.add_file(sealed / entry.path) == entry.cid
+    retried = _oml(env, "oracle", "retry", str(copy_id))
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert oracle.step() == 1
+    assert host.is_delivered(copy_id)
+
+
+def _oml(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "agents.cli", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                          cwd=REPO_ROOT)  # fmt: skip
