@@ -85,7 +85,7 @@ test: setup compile lint ## The one test command: lint, then every suite against
 	$(TEST_ENV) pytest -q -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --durations=15 tests
 
 bench: setup compile ## Run every benchmark; results with machine and date in benchmarks/results/
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean: down ## Remove build outputs and local state (keeps .venv and node_modules)
 	rm -rf .build contracts/.cache .run deployments/local.json

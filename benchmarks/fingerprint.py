@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-import torch
+from _common import machine
 
 from agents.fingerprint.detection import verify_fingerprints
 from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
@@ -52,16 +50,6 @@ METHODS: dict[str, EmbedConfig] = {
         progress=False,
     ),
 }
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
-        "cores": len(os.sched_getaffinity(0)),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
 
 
 def run_one(

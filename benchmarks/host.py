@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import torch
 import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "host"))
 sys.path.insert(0, str(ROOT))
 
+from _common import machine  # noqa: E402
 from tiny_model import tiny_model_dir  # noqa: E402
 
 from agents.chain.keystore import dev_account  # noqa: E402
@@ -125,28 +123,6 @@ def receipt_costs(path: Path, calls: int = 500) -> dict[str, float]:
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "memory_gib": round(mem, 1),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "load_average": os.getloadavg(),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -201,7 +177,7 @@ def main() -> None:
     md = [
         f"# Host benchmark, {result['date']}",
         "",
-        f"Machine: {result['machine']['cpu']}, {result['machine']['cpus']} CPUs, "
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
         f"{result['machine']['memory_gib']} GiB, torch {result['machine']['torch']}, "
         f"load average at end {result['machine']['load_average']}.",
         f"Model: {result['model']}. Load: {args.requests} requests × {args.rounds} rounds per "

@@ -25,26 +25,24 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import machine, private_ipfs  # noqa: E402
+
 from agents.storage.client import IpfsClient, get_multiaddr  # noqa: E402
 from agents.storage.keys import public_key_of  # noqa: E402
 from agents.storage.models import fetch_model, publish_model  # noqa: E402
 
-NODE_BIN = ROOT / "node_modules" / ".bin"
 KEY = bytes.fromhex("8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba")
 PHASES = ["plain_add", "plain_cat", "add", "get", "publish_enc", "fetch_enc"]
 
@@ -116,65 +114,6 @@ def child(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------- orchestration
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def private_node(work: Path) -> Iterator[str]:
-    """A throw-away offline js-ipfs node; its repo is deleted afterwards."""
-    repo = work / "ipfs-repo"
-    env = {**os.environ, "IPFS_PATH": str(repo)}
-    jsipfs = str(NODE_BIN / "jsipfs")
-    subprocess.run(
-        [jsipfs, "init", "--profile=test", "--empty-repo"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    api, gateway, grpc, swarm = (free_port() for _ in range(4))
-    config = json.loads((repo / "config").read_text())
-    config["Addresses"].update(
-        {
-            "API": f"/ip4/127.0.0.1/tcp/{api}",
-            "Gateway": f"/ip4/127.0.0.1/tcp/{gateway}",
-            "RPC": f"/ip4/127.0.0.1/tcp/{grpc}",
-            "Swarm": [f"/ip4/127.0.0.1/tcp/{swarm}"],
-        }
-    )
-    (repo / "config").write_text(json.dumps(config))
-    log = (work / "ipfs.log").open("wb")
-    process = subprocess.Popen(
-        [jsipfs, "daemon", "--offline", "--enable-preload=false"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{api}"
-    try:
-        with IpfsClient(url, timeout_s=2) as probe:
-            for _ in range(120):
-                try:
-                    probe.version()
-                    break
-                except Exception:
-                    if process.poll() is not None:
-                        raise SystemExit(f"js-ipfs exited; see {work / 'ipfs.log'}") from None
-                    time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        shutil.rmtree(repo, ignore_errors=True)
-
-
 def make_file(path: Path, size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     block = 16 << 20
@@ -183,25 +122,6 @@ def make_file(path: Path, size: int) -> None:
         while left:
             handle.write(os.urandom(min(block, left)))
             left -= min(block, left)
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = 0
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_mb": memory,
-    }
 
 
 def main() -> None:
@@ -222,7 +142,7 @@ def main() -> None:
     try:
         print(f"writing a {args.size_mb} MB random file in {work}", flush=True)
         make_file(work / "model" / "weights.bin", size)
-        node = contextlib.nullcontext(args.api_url) if args.api_url else private_node(work)
+        node = contextlib.nullcontext(args.api_url) if args.api_url else private_ipfs(work)
         results: dict[str, dict[str, Any]] = {}
         with node as api_url:
             with IpfsClient(api_url) as probe:
