@@ -267,6 +267,29 @@ def test_missing_base_weights_fail_visibly_back_off_and_retry_by_command(
     assert host.is_delivered(copy_id)
 
 
+def test_request_reorged_into_another_block_is_delivered_once(
+    world: dict[str, Any], model_id: int, chain: Any, state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oracle = _oracle(world, state, monkeypatch)
+    oracle.step()  # the cursor is at the head
+    snapshot = chain.snapshot()
+    _, copy_id = _request(world, model_id, 8)
+    first_block = chain.blocks.head.number
+    assert oracle.cursor.poll_once() == 1  # seen (and a job recorded) before the reorg
+    assert oracle.service.jobs.get(copy_id) is not None
+
+    chain.restore(snapshot)  # the request disappears ...
+    chain.mine(3)
+    host, again = _request(world, model_id, 8)  # ... and reappears three blocks later
+    assert again == copy_id and chain.blocks.head.number > first_block
+    assert oracle.step() == 1
+    delivered = host.contract("AccessManager").events.CopyDelivered()
+    assert len(delivered.get_logs(from_block=0, argument_filters={"copyId": copy_id})) == 1
+    job = oracle.service.jobs.get(copy_id)
+    assert job is not None and job.state == JobState.DONE
+    assert oracle.step() == 0  # nothing runs twice
+
+
 def _oml(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "agents.cli", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
