@@ -184,6 +184,7 @@ class Prover:
 
     def live_copies(self, model_id: int | None = None) -> list[CopyRow]:
         """Delivered copies that can still be challenged (Active or Exiting)."""
+        self.sync()  # cheap when nothing is new; every job sees the copies the chain has
         out = []
         for row in self.state.copies(model_id):
             if row.fp_root is None:
