@@ -46,6 +46,8 @@ function fatal(message: string): void {
 }
 
 async function start(): Promise<void> {
+  root.replaceChildren(); // the static "Loading…" paragraph: lit-html renders beside, not over, it
+  render(html`<p class="loading">Loading OML Hub…</p>`, root);
   let app: App;
   try {
     const config = parseRuntimeConfig(await fetchJson("/config.json"));

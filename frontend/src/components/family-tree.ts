@@ -4,7 +4,7 @@
 import { html, svg, type TemplateResult } from "lit-html";
 import type { App } from "../app";
 import { formatBps } from "../lib/format";
-import { NODE_HEIGHT, NODE_WIDTH, zoomViewBox, type TreeLayout, type ViewBox } from "../lib/tree";
+import { NODE_HEIGHT, NODE_WIDTH, zoomViewBox, type PlacedNode, type TreeLayout, type ViewBox } from "../lib/tree";
 
 export class FamilyTreeView {
   private view: ViewBox | null = null;
@@ -18,7 +18,10 @@ export class FamilyTreeView {
   ) {}
 
   private fit(layout: TreeLayout): void {
-    this.base = { w: Math.max(layout.width, 320), h: Math.max(layout.height, 200) };
+    // A small family keeps its natural size (about 1 unit per pixel) instead of being blown up
+    // to the full width; a large one is shrunk to fit and can be zoomed.
+    const screen = typeof window === "undefined" ? 960 : window.innerWidth;
+    this.base = { w: Math.max(layout.width, Math.min(screen - 40, 960)), h: Math.max(layout.height, 280) };
     this.view = { x: (layout.width - this.base.w) / 2, y: (layout.height - this.base.h) / 2, ...this.base };
   }
 
@@ -103,7 +106,7 @@ export class FamilyTreeView {
               @keydown=${(e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") this.open(n.id); }}>
             <rect width=${NODE_WIDTH} height=${NODE_HEIGHT} rx="10"></rect>
             <text x=${NODE_WIDTH / 2} y="20" text-anchor="middle" class="node-title">${truncate(n.label, 20)}</text>
-            <text x=${NODE_WIDTH / 2} y="37" text-anchor="middle" class="node-sub">${n.role === "focus" ? "this model" : n.role}</text>
+            <text x=${NODE_WIDTH / 2} y="37" text-anchor="middle" class="node-sub">${roleWords(n)}</text>
             <title>${n.label} — open</title>
           </g>`,
         )}
@@ -111,6 +114,13 @@ export class FamilyTreeView {
       <p class="muted small">Drag to pan, scroll or use +/− to zoom, click a model to open it. Arrows point from parent to derivative; each label is the share of the derivative's lineage revenue paid to that parent.</p>
     </div>`;
   }
+}
+
+function roleWords(n: PlacedNode): string {
+  if (n.role === "focus") return "this model";
+  if (n.role === "descendant") return "derivative";
+  if (n.role === "ancestor") return "ancestor";
+  return n.generation === 0 ? "root model" : `derivative · gen ${n.generation}`;
 }
 
 function truncate(text: string, max: number): string {

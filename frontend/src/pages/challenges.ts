@@ -139,7 +139,7 @@ export function challengesPage(app: App): Page {
           ${closed.length ? html`<div class="table-wrap"><table>${head}<tbody>${closed.map(row)}</tbody></table></div>` : html`<p class="empty">None.</p>`}
           <h2>Provable challenges (slashed at once)</h2>
           ${d.provable.length
-            ? html`<div class="table-wrap"><table><thead><tr><th>Id</th><th>Kind</th><th>Copy</th><th>Challenger</th><th>Slashed</th><th>Reward</th></tr></thead>
+            ? html`<div class="table-wrap"><table><thead><tr><th>Id</th><th>Kind</th><th>Copy</th><th>Challenger</th><th class="num">Slashed</th><th class="num">Reward</th></tr></thead>
                 <tbody>${d.provable.map((p) => html`<tr><td>#${p.id}</td><td>${KINDS[Number(p.kind)]}</td><td>#${p.copyId}</td><td>${shortAddress(p.challenger)}</td><td class="num">${formatToken(p.slashed)}</td><td class="num">${formatToken(p.reward)}</td></tr>`)}</tbody></table></div>`
             : html`<p class="empty">None.</p>`}
           <p class="muted small">Hosts: see your copies on the <a href=${href.host()}>Host</a> page.</p>`;

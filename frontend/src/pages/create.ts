@@ -114,7 +114,7 @@ export function createPage(app: App): Page {
     return html`<section class="card" data-testid="royalty-preview">
       <h3>Royalty stack if you register now</h3>
       <p>Parents take <strong data-testid="royalty-stack">${formatBps(s.stackBps)}</strong> of this model's lineage revenue; family depth ${s.depth}.</p>
-      <table><thead><tr><th>Recipient</th><th>Share of lineage revenue</th></tr></thead>
+      <table><thead><tr><th>Recipient</th><th class="num">Share of lineage revenue</th></tr></thead>
         <tbody>${s.entries.map((e) => html`<tr data-testid=${`preview-${e.id}`}><td>${label(e.id)}</td><td class="num">${formatPpb(e.weightPpb)}</td></tr>`)}</tbody></table>
       ${problems.length ? html`<ul class="error" data-testid="royalty-problems">${problems.map((p) => html`<li>${p}</li>`)}</ul>` : nothing}
     </section>`;

@@ -15,7 +15,7 @@ import { familyOf } from "../lib/tree";
 import { href } from "../router";
 import { Loader, needsWallet } from "./common";
 
-interface Holding {
+export interface Holding {
   model: ModelSummary;
   shares: bigint;
   settled: bigint;
@@ -23,7 +23,7 @@ interface Holding {
   toSettle: bigint[];
 }
 
-interface EarningsData {
+export interface EarningsData {
   account: Address;
   claimable: bigint;
   accrued: bigint;
@@ -33,6 +33,8 @@ interface EarningsData {
   isTreasury: boolean;
   isInfra: boolean;
   protocolUnsplit: bigint;
+  /** Rounding dust waiting to be swept to the treasury. */
+  dust: bigint;
   history: { kind: "credited" | "claimed"; amount: bigint; block: bigint; tx: string; time?: bigint }[];
 }
 
@@ -69,11 +71,12 @@ async function loadEarnings(app: App, account: Address): Promise<EarningsData> {
       }),
     )
   ).filter((h): h is Holding => h !== null);
-  const [claimable, accounting, isProver, config, credited, claimed] = await Promise.all([
+  const [claimable, accounting, isProver, config, dust, credited, claimed] = await Promise.all([
     app.read<bigint>("UsageLedger", "claimable", [account]),
     app.read<readonly [bigint, bigint]>("UsageLedger", "accounting", [account]),
     app.read<boolean>("ChallengeManager", "isProver", [account]),
     app.read<{ protocolUnsplit: bigint }>("UsageLedger", "config"),
+    app.read<bigint>("UsageLedger", "dust"),
     events<{ amount: bigint }>(app, "UsageLedger", "Credited", { account }),
     events<{ amount: bigint }>(app, "UsageLedger", "Claimed", { account }),
   ]);
@@ -92,6 +95,7 @@ async function loadEarnings(app: App, account: Address): Promise<EarningsData> {
     isTreasury: roles.treasury?.toLowerCase() === account.toLowerCase(),
     isInfra: roles.infrastructure?.toLowerCase() === account.toLowerCase(),
     protocolUnsplit: BigInt(config.protocolUnsplit),
+    dust,
     history,
   };
 }
@@ -113,6 +117,7 @@ export function claimSteps(d: EarningsData): TxRequest[] {
   if (d.isProver) steps.push({ label: "Harvest prover pool", contract: "UsageLedger", functionName: "harvestProver", args: [d.account] });
   else if ((d.isTreasury || d.isInfra) && d.protocolUnsplit > 0n)
     steps.push({ label: "Split protocol fees", contract: "UsageLedger", functionName: "splitProtocolFees", args: [] });
+  if (d.isTreasury && d.dust > 0n) steps.push({ label: "Sweep rounding dust", contract: "UsageLedger", functionName: "sweepDust", args: [] });
   return steps;
 }
 
@@ -150,14 +155,17 @@ export function earningsPage(app: App): Page {
         return html`<section class="card summary" data-testid="earnings-summary">
             <p>Claimable now: <strong data-testid="claimable">${formatToken(d.claimable)}</strong></p>
             <p>Waiting in your models: <strong data-testid="pending-revenue">${formatToken(pending)}</strong>${d.isProver ? " + your share of the prover pool" : ""}</p>
+            ${(d.isTreasury || d.isInfra) && (d.protocolUnsplit > 0n || d.dust > 0n)
+              ? html`<p data-testid="protocol-pending">Protocol cut not yet split: <strong>${formatToken(d.protocolUnsplit)}</strong>${d.isTreasury && d.dust > 0n ? html`, rounding dust: <strong>${formatToken(d.dust)}</strong>` : nothing} — your part is credited by the claim below.</p>`
+              : nothing}
             <p class="muted small" data-testid="roles">All time: ${formatToken(d.accrued)} credited, ${formatToken(d.claimed)} claimed. Your roles: ${roles.length ? roles.join(", ") : "none yet"}.</p>
-            <button data-testid="claim-all" ?disabled=${running || (d.claimable === 0n && pending === 0n && !d.isProver && !(d.protocolUnsplit > 0n && (d.isTreasury || d.isInfra)))} @click=${() => void claimAll(d)}>
+            <button data-testid="claim-all" ?disabled=${running || (d.claimable === 0n && pending === 0n && !d.isProver && !(d.protocolUnsplit > 0n && (d.isTreasury || d.isInfra)) && !(d.isTreasury && d.dust > 0n))} @click=${() => void claimAll(d)}>
               ${running ? "Claiming…" : "Claim everything"}
             </button>
           </section>
           <h2>By model</h2>
           ${d.holdings.length
-            ? html`<div class="table-wrap"><table data-testid="holdings"><thead><tr><th>Model</th><th>Your shares</th><th>Ready to harvest</th><th>Not yet settled (est.)</th><th></th></tr></thead>
+            ? html`<div class="table-wrap"><table data-testid="holdings"><thead><tr><th>Model</th><th class="num">Your shares</th><th class="num">Ready to harvest</th><th class="num">Not yet settled (est.)</th><th></th></tr></thead>
                 <tbody>${d.holdings.map((h) => html`<tr data-testid=${`holding-${h.model.id}`}>
                   <td><a href=${href.model(h.model.id)}>${modelLabel(h.model)}</a></td><td class="num">${formatShares(h.shares)}</td>
                   <td class="num">${formatToken(h.settled)}</td><td class="num">${formatToken(h.unsettledEstimate)}</td>
@@ -165,7 +173,7 @@ export function earningsPage(app: App): Page {
             : html`<p class="empty">You hold no model shares. Register a model, or receive shares from an owner.</p>`}
           <h2>History</h2>
           ${d.history.length
-            ? html`<div class="table-wrap"><table data-testid="earnings-history"><thead><tr><th>Block</th><th>What</th><th>Amount</th><th>Transaction</th></tr></thead>
+            ? html`<div class="table-wrap"><table data-testid="earnings-history"><thead><tr><th>Block</th><th>What</th><th class="num">Amount</th><th>Transaction</th></tr></thead>
                 <tbody>${d.history.map((e) => html`<tr><td>${e.block}</td><td>${e.kind === "claimed" ? "claimed to wallet" : "credited"}</td><td class="num">${formatToken(e.amount)}</td><td><code>${shortHash(e.tx)}</code></td></tr>`)}</tbody></table></div>`
             : html`<p class="empty">No earnings yet.</p>`}
           ${nothing}`;

@@ -15,6 +15,22 @@ interface HostCopy {
   copy: Copy;
   delivery: { copyCID: string; fpCount: bigint } | null;
   reports: { epoch: bigint; calls: bigint; lastSeq: bigint; fee: bigint; block: bigint }[];
+  /** Closed epochs not yet reported (delivered copies only): the host agent's backlog. */
+  unreported: { from: bigint; count: bigint } | null;
+}
+
+interface CopyLedger {
+  firstEpoch: number;
+  endEpoch: number;
+  nextEpoch: number;
+}
+
+/** Closed epochs from `nextEpoch` on that still need a report (none after the exit epoch). */
+export function unreportedEpochs(ledger: CopyLedger, currentEpoch: bigint): { from: bigint; count: bigint } {
+  const from = BigInt(Math.max(ledger.nextEpoch, ledger.firstEpoch));
+  const lastClosed = currentEpoch - 1n;
+  const last = lastClosed < BigInt(ledger.endEpoch) ? lastClosed : BigInt(ledger.endEpoch);
+  return { from, count: last >= from ? last - from + 1n : 0n };
 }
 
 interface HostData {
@@ -54,20 +70,24 @@ export function hostPage(app: App): Page {
       app.read<bigint>("AccessManager", "deliveryTimeout"),
       events<{ copyId: bigint; endpoint: string }>(app, "AccessManager", "AccessRequested", { host: account }),
     ]);
+    const currentEpoch = await app.read<bigint>("UsageLedger", "currentEpoch");
     const copies = await Promise.all(
       requested.map(async ({ args }) => {
-        const [copy, delivered, reports] = await Promise.all([
+        const [copy, delivered, reports, ledger] = await Promise.all([
           app.read<Copy>("AccessManager", "getCopy", [args.copyId]),
           events<{ copyCID: string; fpCount: bigint }>(app, "AccessManager", "CopyDelivered", { copyId: args.copyId }),
           events<{ epoch: bigint; calls: bigint; lastSeq: bigint; fee: bigint }>(app, "UsageLedger", "UsageReported", { copyId: args.copyId }),
+          app.read<CopyLedger>("UsageLedger", "copyLedger", [args.copyId]),
         ]);
         const d = delivered[0]?.args;
+        const tracked = copy.state === 2 || copy.state === 3; // Active or Exiting
         return {
           copyId: args.copyId,
           endpoint: args.endpoint,
           copy,
           delivery: d ? { copyCID: d.copyCID, fpCount: d.fpCount } : null,
           reports: reports.map((r) => ({ ...r.args, block: r.blockNumber })),
+          unreported: tracked ? unreportedEpochs(ledger, currentEpoch) : null,
         };
       }),
     );
@@ -148,10 +168,15 @@ export function hostPage(app: App): Page {
         <dt>Endpoint</dt><dd><code>${c.endpoint}</code></dd>
         <dt>Collateral</dt><dd data-testid="copy-collateral">${formatToken(c.copy.collateral)}${c.copy.slashed ? html` <span class="error">(${formatToken(c.copy.slashed)} slashed)</span>` : nothing}</dd>
         <dt>Fees paid</dt><dd data-testid="copy-fees">${formatToken(paid)} over ${c.reports.length} epoch report(s)</dd>
+        ${c.unreported
+          ? html`<dt>Reports due</dt><dd data-testid="copy-due" class=${c.unreported.count > 0n ? "warn" : ""}>${c.unreported.count > 0n
+              ? `${c.unreported.count} closed epoch(s) unreported from epoch ${c.unreported.from} — your host agent reports and pays each epoch; a missed one is slashable after the grace period`
+              : `up to date (next: epoch ${c.unreported.from})`}</dd>`
+          : nothing}
         ${c.copy.openChallenges ? html`<dt>Challenges</dt><dd class="warn">${c.copy.openChallenges} open — <a href=${href.challenges()}>see them</a></dd>` : nothing}
       </dl>
       ${c.reports.length
-        ? html`<details data-testid="copy-usage"><summary>Usage per epoch</summary><div class="table-wrap"><table><thead><tr><th>Epoch</th><th>Calls</th><th>Last seq</th><th>Fee</th></tr></thead>
+        ? html`<details data-testid="copy-usage"><summary>Usage per epoch</summary><div class="table-wrap"><table><thead><tr><th>Epoch</th><th class="num">Calls</th><th class="num">Last seq</th><th class="num">Fee</th></tr></thead>
             <tbody>${c.reports.map((r) => html`<tr data-testid=${`usage-${r.epoch}`}><td>${r.epoch}</td><td class="num">${r.calls}</td><td class="num">${r.lastSeq}</td><td class="num">${formatToken(r.fee)}</td></tr>`)}</tbody></table></div></details>`
         : nothing}
       <div class="actions">${copyActions(c, d)}</div>

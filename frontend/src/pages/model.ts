@@ -116,7 +116,7 @@ export function modelPage(app: App, params: Record<string, string>): Page {
 
           <h2>Lineage and royalty table</h2>
           <p class="muted small">Of every fee's lineage part, each ancestor receives the share below (flattened at registration; paying never walks the tree).</p>
-          <div class="table-wrap"><table data-testid="royalty-table"><thead><tr><th>Recipient model</th><th>Share of lineage revenue</th></tr></thead>
+          <div class="table-wrap"><table data-testid="royalty-table"><thead><tr><th>Recipient model</th><th class="num">Share of lineage revenue</th></tr></thead>
             <tbody>${d.lineage.map((e) => html`<tr data-testid=${`royalty-${e.id}`}><td><a href=${href.model(e.id)}>${nameOf(all, e.id)}</a>${e.id === id ? " (itself)" : ""}</td><td class="num">${formatPpb(e.weightPpb)}</td></tr>`)}</tbody></table></div>
           <p>Parents: ${model.parents.length ? model.parents.map((p, i) => html`${i ? ", " : ""}<a href=${href.model(p.id)}>${nameOf(all, p.id)}</a> (${formatBps(p.shareBps)})`) : "none (a root model)"}.
             Derivatives: ${d.children.length ? d.children.map((c, i) => html`${i ? ", " : ""}<a href=${href.model(c.id)}>${modelLabel(c)}</a>`) : "none yet"}.</p>

@@ -30,12 +30,12 @@ export function modelsPage(app: App): Page {
 
   const row = (m: ModelSummary) => html`<tr data-testid=${`model-row-${m.id}`}>
     <td><a href=${href.model(m.id)} data-testid="model-link">${modelLabel(m)}</a>${m.parents.length ? html`<br /><small class="muted">derivative of ${m.parents.map((p) => `#${p.id}`).join(", ")}</small>` : ""}</td>
-    <td title=${m.owner}>${shortAddress(m.owner)}</td>
-    <td class="num">${m.versions}</td>
-    <td class="num">${formatToken(m.info.pricePerCall)}</td>
-    <td class="num">${formatToken(m.info.minCollateral)}</td>
-    <td><span class="badge ${m.info.licensingOpen ? "ok" : "warn"}">${m.info.licensingOpen ? "open" : "paused"}</span></td>
-    <td class="num">${formatToken(m.feesEarned)}</td>
+    <td data-label="Owner" title=${m.owner}>${shortAddress(m.owner)}</td>
+    <td data-label="Versions" class="num">${m.versions}</td>
+    <td data-label="Price / call" class="num">${formatToken(m.info.pricePerCall)}</td>
+    <td data-label="Min collateral" class="num">${formatToken(m.info.minCollateral)}</td>
+    <td data-label="Licensing"><span class="badge ${m.info.licensingOpen ? "ok" : "warn"}">${m.info.licensingOpen ? "open" : "paused"}</span></td>
+    <td data-label="Fees earned" class="num">${formatToken(m.feesEarned)}</td>
   </tr>`;
 
   return {
@@ -51,7 +51,7 @@ export function modelsPage(app: App): Page {
         const shown = list.filter((m) => matches(m, query));
         if (!list.length) return html`<p class="empty" data-testid="no-models">No models registered yet. <a href=${href.create()}>Register the first one</a>.</p>`;
         return html`<div class="table-wrap"><table class="models" data-testid="models-table">
-          <thead><tr><th>Model</th><th>Owner</th><th>Versions</th><th>Price / call</th><th>Min collateral</th><th>Licensing</th><th>Fees earned</th></tr></thead>
+          <thead><tr><th>Model</th><th>Owner</th><th class="num">Versions</th><th class="num">Price / call</th><th class="num">Min collateral</th><th>Licensing</th><th class="num">Fees earned</th></tr></thead>
           <tbody>${shown.map(row)}</tbody>
         </table></div>
         ${shown.length === 0 ? html`<p class="empty">No model matches “${query}”.</p>` : ""}`;
