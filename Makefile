@@ -76,8 +76,10 @@ doctor: ## Check the toolchain and the local world
 	oml doctor
 
 demo: setup compile up ## Bring the world up, deploy the contracts, print where everything is
-	ape run deploy --network ethereum:local:node
+	ape run deploy --network ethereum:local:node -v WARNING
 	$(PY) scripts/demo_summary.py
+	# The story with real agents (docs/demo.md); DEMO_MODEL=smollm2 for the real small model.
+	$(PY) scripts/demo.py
 
 test: setup compile lint ## The one test command: lint, then every suite against a fresh test world
 	@trap '$(TEST_ENV) oml world down >/dev/null' EXIT
