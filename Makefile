@@ -28,7 +28,7 @@ TEST_ENV := OML_RPC_URL=http://127.0.0.1:$(call tport,18645) OML_RUN_DIR=$(CURDI
             OML_IPFS_SWARM_PORT=$(call tport,14101)
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup up down status demo test lint compile doctor clean bench
+.PHONY: help setup up down status demo test lint compile doctor clean bench test-frontend
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -75,16 +75,40 @@ status: ## Show the local world
 doctor: ## Check the toolchain and the local world
 	oml doctor
 
-demo: setup compile up ## Bring the world up, deploy the contracts, print where everything is
+OML_FRONTEND_PORT ?= 18300
+FRONTEND_PID := .run/frontend.pid
+
+demo: setup compile up frontend/node_modules/.installed ## Bring the world up, deploy the contracts, serve the app, print where everything is
 	ape run deploy --network ethereum:local:node -v WARNING
 	$(PY) scripts/demo_summary.py
 	# The story with real agents (docs/demo.md); DEMO_MODEL=smollm2 for the real small model.
 	$(PY) scripts/demo.py
+	# The web app: built once, served with /config.json, deployments/ and an /ipfs/ proxy.
+	(cd frontend && node_modules/.bin/vite build --logLevel warn)
+	if [ -f $(FRONTEND_PID) ] && kill -0 "$$(cat $(FRONTEND_PID))" 2>/dev/null; then kill "$$(cat $(FRONTEND_PID))"; sleep 0.5; fi
+	mkdir -p .run
+	OML_FRONTEND_PORT=$(OML_FRONTEND_PORT) nohup node frontend/scripts/serve.mjs > .run/frontend.log 2>&1 < /dev/null & echo $$! > $(FRONTEND_PID)
+	for i in $$(seq 50); do curl -fs http://127.0.0.1:$(OML_FRONTEND_PORT)/config.json >/dev/null && break; sleep 0.2; done
+	curl -fs http://127.0.0.1:$(OML_FRONTEND_PORT)/config.json >/dev/null || { cat .run/frontend.log; exit 1; }
+	echo "web app  http://127.0.0.1:$(OML_FRONTEND_PORT)/  (pid $$(cat $(FRONTEND_PID)); stop: kill \$$(cat $(FRONTEND_PID)))"
 
 test: setup compile lint ## The one test command: lint, then every suite against a fresh test world
 	@trap '$(TEST_ENV) oml world down >/dev/null' EXIT
 	$(TEST_ENV) oml world up >/dev/null
 	$(TEST_ENV) pytest -q -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --durations=15 tests
+	$(MAKE) --no-print-directory test-frontend
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CURDIR)/$@
+
+# Browser tests start their own Anvil and js-ipfs on free ports (never the dev or test world's).
+test-frontend: setup compile frontend/node_modules/.installed ## Web app: typecheck, unit tests, build, browser tests
+	cd frontend
+	node_modules/.bin/tsc --noEmit -p tsconfig.json
+	node_modules/.bin/vitest run
+	node_modules/.bin/vite build --logLevel warn
+	node_modules/.bin/vitest run --config vitest.e2e.config.ts
 
 bench: setup compile ## Run every benchmark; results with machine and date in benchmarks/results/
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
