@@ -66,7 +66,9 @@ lint: setup ## ruff + mypy on the Python; slither on the contracts (fails on hig
 up: setup ## Start Anvil + IPFS in the background; FORK_URL=<rpc> [FORK_BLOCK=n] forks a network
 	$(if $(FORK_URL),OML_FORK_URL=$(FORK_URL)) $(if $(FORK_BLOCK),OML_FORK_BLOCK=$(FORK_BLOCK)) oml world up
 
-down: ## Stop what `make up` started
+down: ## Stop what `make up` and `make demo` started
+	@if [ -f $(FRONTEND_PID) ] && kill -0 "$$(cat $(FRONTEND_PID))" 2>/dev/null; then \
+		kill "$$(cat $(FRONTEND_PID))" && echo "web app stopped"; fi; rm -f $(FRONTEND_PID)
 	@if [ -x $(VENV)/bin/oml ]; then oml world down; else echo "nothing to stop"; fi
 
 status: ## Show the local world
