@@ -30,10 +30,18 @@ def main() -> int:
         print(f"  {name:<20} {info['address']}   abi {info.get('abi', '-')}")
     for role, address in sorted(deployment.get("roles", {}).items()):
         print(f"  role {role:<15} {address}")
-    print(f"logs and pids in {Path(settings.run_dir).relative_to(REPO_ROOT)}/")
+    print(f"logs and pids in {_relative(Path(settings.run_dir))}/")
     print("explore: `.venv/bin/oml doctor`, `.venv/bin/oml --help`; stop with `make down`")
+    print("the story: `.venv/bin/python scripts/demo.py` (make demo plays it next; docs/demo.md)")
     ok = chain_id == settings.chain_id and ipfs_agent is not None
     return 0 if ok else 1
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(REPO_ROOT)
+    except ValueError:  # OML_RUN_DIR outside the repository
+        return path
 
 
 if __name__ == "__main__":

@@ -178,17 +178,23 @@ class Supervisor:
                 )
 
     def stop(self, name: str, timeout_s: float = 20.0) -> int | None:
-        """SIGTERM the agent's process group, then SIGKILL after ``timeout_s``."""
+        """SIGINT the agent's process group (every agent shuts down cleanly on it: servers
+        drain, the oracle and the prover finish their step), then SIGTERM, then SIGKILL."""
         agent = self.agents.get(name)
         if agent is None:
             return None
-        if agent.alive():
-            _signal_group(agent.pid, signal.SIGTERM)
+        for sig, wait_s in (
+            (signal.SIGINT, timeout_s),
+            (signal.SIGTERM, 5.0),
+            (signal.SIGKILL, 10.0),
+        ):
+            if not agent.alive():
+                break
+            _signal_group(agent.pid, sig)
             try:
-                agent.process.wait(timeout=timeout_s)
+                agent.process.wait(timeout=wait_s)
             except subprocess.TimeoutExpired:
-                _signal_group(agent.pid, signal.SIGKILL)
-                agent.process.wait(timeout=10)
+                continue
         del self.agents[name]
         self._record()
         return agent.process.returncode

@@ -712,19 +712,23 @@ def _report_from_books(demo: Demo) -> bool:
 def under_report_slashed(demo: Demo) -> str:
     copy_id = demo.copy_id("host_b")
     challenges = demo.dev.challenges
+
+    def under_reports() -> list[Any]:
+        found = demo.events(challenges, "ProvableChallenge", copyId=copy_id)
+        return [e for e in found if int(e["args"]["kind"]) == money.UNDER_REPORT]
+
     found = demo.wait_for(
         "the prover's under-report challenge",
-        lambda: demo.events(challenges, "ProvableChallenge", copyId=copy_id),
+        under_reports,
         timeout_s=120,
         poll_s=1,
         agents=("prover",),
     )
     args = found[0]["args"]
-    kinds = {0: "under-report", 1: "equivocation", 2: "missed report"}
     return (
-        f"challenge {args['challengeId']} ({kinds.get(int(args['kind']), args['kind'])}) slashed "
-        f"{_usd(int(args['slashed']))} of host B's collateral at once; prover's reward "
-        f"{_usd(int(args['reward']))}"
+        f"challenge {args['challengeId']} (under-report, epoch reported with lastSeq below the "
+        f"prover's receipt) slashed {_usd(int(args['slashed']))} of host B's collateral at "
+        f"once; prover's reward {_usd(int(args['reward']))}"
     )
 
 

@@ -21,11 +21,11 @@ class DemoSettings(BaseSettings):
     network: str = Field("local", description="deployments/<network>.json to play on")
     run_dir: Path | None = Field(None, description="state and logs (default <OML_RUN_DIR>/demo)")
     port_base: int = Field(18810, description="key service = base, hosts base+1/+2, rogue +3")
-    fingerprints: int = Field(24, ge=16, description="fingerprints per copy (prover needs 16)")
+    fingerprints: int = Field(16, ge=16, description="fingerprints per copy (prover needs 16)")
     recall_threshold: float | None = Field(
         None, gt=0, le=1, description="oracle's delivery threshold (tiny 0.75, smollm2 0.95)"
     )
-    calls: int = Field(30, ge=1, description="load-generator calls per host per wave (2 waves)")
+    calls: int = Field(20, ge=1, description="load-generator calls per host per wave (2 waves)")
     rogue_calls: int = Field(10, ge=0, description="calls the rogue endpoint's users make")
     concurrency: int = Field(4, ge=1, description="concurrent load-generator clients per host")
     leak: bool = Field(True, description="host B under-reports and leaks its copy")

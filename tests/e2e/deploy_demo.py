@@ -22,8 +22,9 @@ def main(url: str, name: str) -> None:
     with networks.parse_network_choice("ethereum:local:node", provider_settings={"uri": url}):
         test = accounts.test_accounts
         block = chain.blocks.height + 1
-        contracts = deploy_all(test[0], test[1], test[2], test[3], infrastructure=test[9],
-                               profile=DEV)  # fmt: skip
+        contracts = deploy_all(
+            test[0], test[1], test[2], test[3], infrastructure=test[9], profile=DEV
+        )
         roles = {
             "deployer": str(test[0].address),
             "oracle": str(test[1].address),

@@ -57,8 +57,12 @@ def network() -> Iterator[str]:
     name = f"test-demo-{uuid.uuid4().hex[:8]}"
     done = subprocess.run(
         [sys.executable, str(REPO_ROOT / "tests" / "e2e" / "deploy_demo.py"), world.rpc_url, name],
-        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     yield name
     (REPO_ROOT / "deployments" / f"{name}.json").unlink(missing_ok=True)
@@ -108,8 +112,14 @@ def test_fees_paid_are_calls_times_price_per_host(summary: dict[str, Any]) -> No
 
 def test_the_split_adds_up_to_what_each_party_received(summary: dict[str, Any]) -> None:
     parties = {p["name"]: p for p in summary["parties"]}
-    assert set(parties) == {"creator", "fine-tuner", "shareholder", "prover", "treasury",
-                            "infrastructure"}  # fmt: skip
+    assert set(parties) == {
+        "creator",
+        "fine-tuner",
+        "shareholder",
+        "prover",
+        "treasury",
+        "infrastructure",
+    }
     for party in parties.values():
         assert party["received"] == party["expected"], party
         assert party["claimed"] == party["received"], party  # everybody claimed everything
@@ -140,7 +150,9 @@ def test_the_prover_caught_the_under_report_and_the_leak(
     bps = 10_000
 
     def reward(slashed: int) -> int:
-        return min(slashed * params["challengerRewardBps"] // bps, params["challengerRewardCap"])
+        return min(
+            slashed * int(params["challengerRewardBps"]) // bps, int(params["challengerRewardCap"])
+        )
 
     a, b = _host(summary, "host A"), _host(summary, "host B")
     assert a["slashed"] == 0 and a["slashes"] == []
