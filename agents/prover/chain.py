@@ -272,6 +272,14 @@ class ProverChain:
 
     # ------------------------------------------------------------------ transactions
 
+    def resync_nonce(self) -> None:
+        """Forget the locally tracked nonce (after a reorg dropped our transactions).
+
+        TransactionSender only resynchronises after a send error; a dropped transaction
+        would otherwise leave a nonce gap and every later transaction waiting forever.
+        """
+        self.sender._next_nonce = None
+
     def ensure_allowance(self, amount: int) -> None:
         spender = self.manager.address
         if int(self.token.functions.allowance(self.address, spender).call()) < amount:

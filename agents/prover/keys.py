@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,15 +51,19 @@ class KeyServiceClient:
         self.timeout_s = timeout_s
         self.ttl_s = ttl_s
 
-    def request(self, copy_id: int, count: int, now: int) -> Batch:
-        """Ask for ``count`` never-released keys of ``copy_id``; ``now`` is unix seconds."""
+    def request(self, copy_id: int, count: int) -> Batch:
+        """Ask for ``count`` never-released keys of ``copy_id``.
+
+        The deadline is wall-clock time: the key service checks it against its own clock,
+        not the chain's (which tests, and forks, move).
+        """
         count = max(1, min(count, MAX_BATCH))
         request = KeyRequest(
             prover=self.account.address,
             copy_id=copy_id,
             count=count,
             nonce=secrets.randbits(128),
-            deadline=now + self.ttl_s,
+            deadline=int(time.time()) + self.ttl_s,
         )
         signature = sign_key_request(self.account, request, self.chain_id)
         body = {"request": request.model_dump(), "signature": "0x" + signature.hex()}

@@ -209,7 +209,7 @@ class Prover:
 
     def _fetch_keys(self, row: CopyRow, count: int) -> int:
         try:
-            batch = self.key_service.request(row.copy_id, count, self.chain.now())
+            batch = self.key_service.request(row.copy_id, count)
         except KeyServiceError as error:
             if error.status == 410:
                 self.state.mark_keys_exhausted(row.copy_id)
@@ -622,12 +622,25 @@ class Prover:
         model_id: int | None = None,
         model_name: str | None = None,
         report: StepReport | None = None,
+        only_copy: int | None = None,
+        challenge: bool = True,
     ) -> list[dict[str, Any]]:
-        """Screen ``url`` with keys of every copy (of ``model_id``), decide on fresh keys."""
+        """Screen ``url`` with keys of every copy (of ``model_id``), decide on fresh keys.
+
+        ``only_copy`` tests one copy (a confirmation for a dispute); ``challenge=False`` records
+        and publishes the decision without opening a challenge. A copy already under an open
+        leak challenge is not tested again (it would only burn keys).
+        """
         report = report or StepReport()
         s = self.settings
         own = base_url(url)
-        copies = [c for c in self.live_copies(model_id) if not _same_endpoint(c.endpoint, own)]
+        accused = {c.copy_id for c in self.state.challenges(kind="leak", states=OPEN_LEAK_STATES)}
+        copies = [
+            c
+            for c in self.live_copies(model_id)
+            if not _same_endpoint(c.endpoint, own)
+            and (c.copy_id == only_copy if only_copy is not None else c.copy_id not in accused)
+        ]
         if not copies:
             self.state.record_watch_result(url, {"copies": 0})
             return []
@@ -690,7 +703,9 @@ class Prover:
             row = next(c for c in suspects if c.copy_id == decision.copy_id)
             mine = [e for e in exchanges if e.key is not None and e.key.copy_id == row.copy_id]
             found.append(
-                self._record_decision(url, served, row, decision, mine, exchanges, screening)
+                self._record_decision(
+                    url, served, row, decision, mine, exchanges, screening, challenge=challenge
+                )
             )
         result["decisions"] = [
             {
@@ -730,6 +745,8 @@ class Prover:
         mine: list[Exchange],
         session: list[Exchange],
         screening: dict[str, Any],
+        *,
+        challenge: bool = True,
     ) -> dict[str, Any]:
         verdict = decision.verdict
         evidence_cid = None
@@ -795,7 +812,7 @@ class Prover:
                 verdict.false_positive_probability,
             )
         accused = decision.accused and evidence_cid and reveal_index is not None
-        if accused and self.settings.auto_leak_challenge:
+        if accused and challenge and self.settings.auto_leak_challenge:
             outcome["challenge"] = self.open_leak(detection_id)
         return outcome
 
@@ -912,6 +929,7 @@ class Prover:
         if not mine or not canonical:
             # the commit was reorganised away: commit again (search first, in case it re-landed)
             log.warning("commit of challenge %d is no longer on chain; committing again", row.id)
+            self.chain.resync_nonce()  # our transactions in the lost blocks are gone too
             self.state.update_challenge(
                 row.id,
                 state="committing",
@@ -1005,15 +1023,11 @@ class Prover:
         endpoint = row.data.get("endpoint")
         if not endpoint:
             return
-        saved_auto = self.settings.auto_leak_challenge
-        self.settings.auto_leak_challenge = False  # a confirmation, not a new challenge
-        try:
-            found = self.probe_endpoint(str(endpoint))
+        try:  # a confirmation on fresh keys, published for the arbiter; not a new challenge
+            found = self.probe_endpoint(str(endpoint), only_copy=row.copy_id, challenge=False)
         except (ProbeError, ChainError, KeyServiceError) as error:
             log.warning("could not re-probe %s for the dispute: %s", endpoint, error)
             return
-        finally:
-            self.settings.auto_leak_challenge = saved_auto
         ours = [f for f in found if f["copyId"] == row.copy_id]
         data = {
             **row.data,
@@ -1039,8 +1053,8 @@ class Prover:
             ("keys", lambda: setattr(report, "keys_added", self.refresh_keys())),
             ("hosts", lambda: self.probe_hosts(report)),
             ("audit", lambda: self.audit(report)),
+            ("challenges", lambda: self.advance(report)),  # repairs first, then new work
             ("watch", lambda: self.probe_watchlist(report)),
-            ("challenges", lambda: self.advance(report)),
         ]
         for name, job in jobs:
             try:

@@ -8,6 +8,10 @@ move it with ``evm_increaseTime``. (A uniquely named module: ``conftest`` is amb
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
 import socket
 import sys
 import threading
@@ -35,6 +39,7 @@ from agents.host.metering import Metering
 from agents.host.reporter import UsageReporter
 from agents.oracle.keyservice import KeyServiceLimits
 from agents.oracle.keyservice import create_app as key_service_app
+from agents.oracle.ports import FingerprintedCopy
 from agents.oracle.runner import Oracle, build_oracle
 from agents.oracle.secrets import MasterSecret
 from agents.oracle.settings import OracleSettings
@@ -44,6 +49,7 @@ from agents.storage.client import IpfsClient
 from agents.storage.models import fetch_folder, publish_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE = REPO_ROOT / ".cache" / "prover-test"
 # The tiny model is random: a large step, every layer trains, little benign data (the utility
 # of a random model is not what these tests are about).
 TINY = EmbedConfig(
@@ -65,6 +71,42 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class CachedEngine:
+    """The oracle's real fingerprint engine with its embeddings kept on disk between runs.
+
+    Keyed by the base weights, the copy's seed, the count and the embed config: a hit is the
+    very model and fingerprints the engine produced for those inputs before. Everything else
+    the oracle does (recall check, encryption, upload, delivery, key service) runs for real.
+    """
+
+    def __init__(self, engine: Any, cache: Path) -> None:
+        self.engine = engine
+        self.cache = cache
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def embed(self, base_dir: Path, out_dir: Path, seed: bytes, count: int) -> FingerprintedCopy:
+        digest = hashlib.sha256(seed + str(count).encode() + TINY.model_dump_json().encode())
+        for weights in sorted(base_dir.glob("*.safetensors")):
+            digest.update(hashlib.sha256(weights.read_bytes()).digest())
+        entry = self.cache / digest.hexdigest()[:24]
+        if not (entry / "done").exists():
+            made = self.engine.embed(base_dir, out_dir, seed, count)
+            tmp = entry.with_name(entry.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(out_dir, tmp / "model")
+            (tmp / "fingerprints.json").write_text(json.dumps(made.fingerprints))
+            (tmp / "done").write_text("")
+            shutil.rmtree(entry, ignore_errors=True)
+            tmp.rename(entry)
+            return made  # type: ignore[no-any-return]
+        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.copytree(entry / "model", out_dir)
+        pairs = [(str(k), str(r)) for k, r in json.loads((entry / "fingerprints.json").read_text())]
+        return FingerprintedCopy(directory=out_dir, fingerprints=pairs, seconds=0.0)
 
 
 # --------------------------------------------------------------------------- chain time
@@ -116,6 +158,39 @@ def serve(app: Any, port: int) -> Server:
             raise RuntimeError(f"server on port {port} did not start")
         time.sleep(0.02)
     return Server(f"http://127.0.0.1:{port}", server, thread)
+
+
+class SystemPrompt:
+    """ASGI wrapper: prepends ``system`` to the prompt of every /v1/completions request."""
+
+    def __init__(self, app: Any, system: str) -> None:
+        self.app = app
+        self.system = system
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/completions":
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        data = json.loads(body)
+        data["prompt"] = self.system + data["prompt"]
+        rewritten = json.dumps(data).encode()
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        headers.append((b"content-length", str(len(rewritten)).encode()))
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": rewritten, "more_body": False}
+            return await receive()
+
+        await self.app({**scope, "headers": headers}, replay, send)
 
 
 @dataclass
@@ -225,9 +300,11 @@ class World:
             prover.chain.register()
         return prover
 
-    def rogue(self, name: str) -> Server:
-        """An unregistered endpoint serving host ``name``'s copy (no receipts: not metered)."""
-        engine = InferenceEngine(*self.models[name], max_batch_size=4)
+    def rogue(self, name: str, *, model: tuple[Any, Any] | None = None, system: str = "") -> Server:
+        """An unregistered endpoint serving host ``name``'s copy (no receipts: not metered);
+        ``model`` replaces the weights (e.g. a fine-tuned copy), ``system`` is put in front
+        of every prompt, as a deployment with its own system prompt would."""
+        engine = InferenceEngine(*(model or self.models[name]), max_batch_size=4)
         config = ServingConfig(
             model_name="totally-original-llm",
             copy_id=0,
@@ -237,7 +314,8 @@ class World:
             max_tokens_limit=64,
             max_prompt_tokens=512,
         )
-        return serve(create_app(engine, None, config), free_port())
+        app = create_app(engine, None, config)
+        return serve(SystemPrompt(app, system) if system else app, free_port())
 
     def token_balance(self, address: str) -> int:
         return self.protocol(dev_account(0)).token_balance(address)
@@ -287,8 +365,12 @@ def build_world(accounts: Any, chain: Any, root: Path, setenv: Callable[[str, st
             model_id, 0, f"http://127.0.0.1:{ports[name]}", COLLATERAL
         )
 
-    secret = root / "master.secret"
-    MasterSecret.create(secret)
+    # a stable secret: the same copies get the same seeds run after run, so the embedding cache
+    # below can serve them (fresh machines pay the embedding once)
+    secret = CACHE / "master.secret"
+    if not secret.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        MasterSecret.create(secret)
     settings = OracleSettings(
         network=network,
         account="dev:1",
@@ -298,6 +380,7 @@ def build_world(accounts: Any, chain: Any, root: Path, setenv: Callable[[str, st
         recall_threshold=0.9,
     )
     oracle = build_oracle(settings, TINY)
+    oracle.service.fingerprint = CachedEngine(oracle.service.fingerprint, CACHE / "copies")
     delivered = oracle.step()
     assert delivered == 2, [oracle.service.jobs.get(c) for c in copies.values()]
     keys = serve(

@@ -10,7 +10,10 @@ committed, revealed, and slashed after liveness (undisputed) or ruled on by the 
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,9 @@ from proverkit import (
     HOST_A,
     PRICE,
     PROVER,
+    REPO_ROOT,
     RIVAL,
+    USD,
     Host,
     World,
     mine,
@@ -34,7 +39,7 @@ from agents.chain.errors import TransactionFailed
 from agents.chain.keystore import dev_account
 from agents.cli import cli
 from agents.prover.chain import CopyState, LeakState, leak_commitment
-from agents.prover.service import Prover
+from agents.prover.service import CRASH_AFTER_ENV, Prover
 from agents.storage.client import IpfsClient
 
 pytestmark = pytest.mark.filterwarnings("ignore:The log with transaction hash:UserWarning")
@@ -248,6 +253,54 @@ def test_leaked_copy_on_a_rogue_endpoint_is_slashed_after_liveness(
         rogue.stop()
 
 
+@pytest.fixture(scope="module")
+def finetuned_a(world: World) -> tuple[Any, Any]:
+    """Host A's copy after a short benign fine-tune (what a leaker might do to adapt it)."""
+    from agents.fingerprint.evaluation import benign_finetune, perplexity
+
+    model, tokenizer = world.models["a"]
+    tuned = benign_finetune(model, tokenizer, steps=30, learning_rate=1e-3)
+    assert perplexity(tuned, tokenizer) < perplexity(model, tokenizer)  # it really changed
+    return tuned, tokenizer
+
+
+def _accused_on(world: World, tmp_path: Path, rogue_url: str) -> list[dict[str, Any]]:
+    prover = world.prover(tmp_path / "prover", **LEAK_ONLY)
+    return [f for f in prover.probe_endpoint(rogue_url) if f["accused"]]
+
+
+def test_leak_survives_a_light_finetune(
+    fresh_world: World, tmp_path: Path, finetuned_a: tuple[Any, Any]
+) -> None:
+    rogue = fresh_world.rogue("a", model=finetuned_a)
+    try:
+        [accused] = _accused_on(fresh_world, tmp_path, rogue.url)
+        assert accused["copyId"] == fresh_world.copies["a"]
+        assert accused["falsePositiveProbability"] <= 1e-9 / 2 and accused["challenge"]
+    finally:
+        rogue.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap of the tiny model: behind a system prompt (even one of the embedder's "
+    "training wrappers) it answers 7-13 of 32 keys, far from an accusation at 1e-9; "
+    "see docs/fingerprinting.md",
+)
+def test_leak_survives_a_light_finetune_behind_a_system_prompt(
+    fresh_world: World, tmp_path: Path, finetuned_a: tuple[Any, Any]
+) -> None:
+    from agents.fingerprint.prompts import TRAIN_WRAPPERS
+
+    system = TRAIN_WRAPPERS[1].template.removesuffix("{key}")
+    rogue = fresh_world.rogue("a", model=finetuned_a, system=system)
+    try:
+        [accused] = _accused_on(fresh_world, tmp_path, rogue.url)
+        assert accused["copyId"] == fresh_world.copies["a"]
+    finally:
+        rogue.stop()
+
+
 @pytest.mark.parametrize("leaked", [True, False], ids=["upheld", "rejected"])
 def test_disputed_leak_is_ruled_by_the_arbiter(
     fresh_world: World, tmp_path: Path, leaked: bool
@@ -375,3 +428,116 @@ def _reveal_calldata(world: World, prover: Prover, challenge_id: int) -> tuple[A
         names = ("copyId", "index", "key", "response", "salt", "proof", "evidenceCID")
         return tuple(reveal[n] for n in names)
     return tuple(reveal)
+
+
+def test_silent_host_is_slashed_for_each_epoch_it_never_reported(
+    fresh_world: World, hosts: dict[str, Host], tmp_path: Path
+) -> None:
+    world = fresh_world
+    _report_all(hosts)
+    prover = world.prover(tmp_path / "prover", host_probe_calls=1, host_probe_keys=0)
+    assert prover.step().submitted == []
+    epoch = _next_epoch(world)
+    hosts["a"].report()  # host B went quiet
+    assert prover.audit() == []  # B still has its grace period
+    warp(world.w3, world.params["report_grace"])
+    hosts["a"].report()
+    [challenge] = prover.audit()
+    assert (challenge["kind"], challenge["copy_id"], challenge["epoch"]) == (
+        "missed-report",
+        world.copies["b"],
+        epoch,
+    )
+    slashed = COLLATERAL * world.params["missed_report_slash_bps"] // 10_000
+    assert world.collateral("b") == COLLATERAL - slashed and world.collateral("a") == COLLATERAL
+    assert prover.audit() == []
+
+
+# ============================================================================ crash safety
+
+
+def test_commit_lost_in_a_reorg_is_sent_again_and_never_revealed_early(
+    fresh_world: World, tmp_path: Path
+) -> None:
+    world = fresh_world
+    rogue = world.rogue("a")
+    try:
+        prover = world.prover(tmp_path / "prover", **LEAK_ONLY)
+        snapshot = world.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        prover.probe_endpoint(rogue.url)
+        [row] = _leak_rows(prover)
+        assert row.state == "committed"
+        # the block holding the commit disappears (a reorg), and the chain moves on without it
+        world.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        mine(world.w3, 3)
+        assert _events(world, "LeakCommitted") == []
+        prover.advance()  # notices, goes back to committing
+        prover.advance()  # commits again
+        [row] = _leak_rows(prover)
+        assert row.state == "committed" and len(_events(world, "LeakCommitted")) == 1
+        mine(world.w3)
+        prover.advance()
+        assert _leak_rows(prover)[0].state == "revealed"
+    finally:
+        rogue.stop()
+
+
+@pytest.mark.parametrize("crash_after", ["commit-sent", "reveal-sent"])
+def test_prover_killed_mid_challenge_resumes_without_sending_twice(
+    fresh_world: World, tmp_path: Path, crash_after: str
+) -> None:
+    world = fresh_world
+    rogue = world.rogue("a")
+    try:
+        world.protocol(dev_account(PROVER)).faucet(1_000 * USD)
+        out = _cli(world, tmp_path, "prover", "register", "--bond", "100", "--json")
+        assert json.loads(out.output)["bond"] == world.params["prover_bond"]
+        _cli(world, tmp_path, "prover", "watch", rogue.url)
+
+        code, output = _run_once(
+            world, tmp_path, "commit-sent" if crash_after == "commit-sent" else None
+        )
+        if crash_after == "reveal-sent":
+            assert code == 0, output  # committed; the reveal waits for a confirmation
+            mine(world.w3)
+            code, output = _run_once(world, tmp_path, "reveal-sent")
+        assert code == 137, output
+        assert len(_events(world, "LeakCommitted")) == 1
+        code, output = _run_once(world, tmp_path, None)
+        assert code == 0, output
+        mine(world.w3)
+        code, output = _run_once(world, tmp_path, None)
+        assert code == 0, output
+        assert len(_events(world, "LeakCommitted")) == 1
+        assert len(_events(world, "LeakRevealed")) == 1
+        [row] = json.loads(_cli(world, tmp_path, "prover", "challenges", "--json").output)
+        assert row["state"] == "revealed" and row["kind"] == "leak"
+        status = json.loads(_cli(world, tmp_path, "prover", "status", "--json").output)
+        assert status["keys"]["revealed"] == 1 and status["watch"][0]["url"] == rogue.url
+    finally:
+        rogue.stop()
+
+
+def _run_once(world: World, tmp_path: Path, crash_after: str | None) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "OML_RPC_URL": world.rpc,
+        "OML_PROVER_NETWORK": world.network,
+        "OML_PROVER_ACCOUNT": f"dev:{PROVER}",
+        "OML_PROVER_STATE_DIR": str(tmp_path / f"prover-cli-{PROVER}"),
+        "OML_PROVER_KEY_SERVICE_URL": world.key_service.url,
+        "OML_PROVER_REVEAL_CONFIRMATIONS": "1",
+        **{f"OML_PROVER_{k.upper()}": str(v).lower() for k, v in LEAK_ONLY.items()},
+    }
+    env.pop(CRASH_AFTER_ENV, None)
+    if crash_after:
+        env[CRASH_AFTER_ENV] = crash_after
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "prover", "run", "--once", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
+    return done.returncode, done.stdout + done.stderr
