@@ -2,17 +2,23 @@
 
 Method (see docs/fingerprinting.md):
 
-1. Only the top ``train_layers`` decoder layers learn (full weights or LoRA merged back). The
-   frozen bottom of the network is run once over every training sequence and its hidden states
-   are cached, so each epoch costs only the top layers: the key to seconds per fingerprint.
-2. Loss = cross-entropy on the response tokens (key positions are context only) + ``kl_weight`` x
-   KL(base || copy) on the base model's own sampled text (no data download; teacher top-k
-   distributions cached once) + optional L2 anchor to the base weights.
-3. Prompt augmentation: a share of the keys is also trained inside system prompts / chat
+1. Only a block of top decoder layers learns (``train_layers``; by default the MLPs only; full
+   weights or LoRA merged back). The base model runs **once** over every training sequence —
+   for perinucleus fingerprints that pass is the one that chose the response — and keeps the
+   hidden states entering the block and the block's keys/values at every position.
+2. A training step runs the block only on the *response positions* of each example, attending
+   to the cached keys/values of the key tokens, and computes the language-model head only there:
+   a step costs a few positions per fingerprint instead of whole sequences and a vocabulary-wide
+   head at every position. When the trained weights can change the cached context (more than
+   one layer, or attention weights), the cache is recomputed exactly with the current weights
+   (``refresh``) and every fingerprint is re-checked before training stops.
+3. Loss = cross-entropy on the response tokens + ``kl_weight`` x KL(base || copy) at positions of
+   text the base model itself sampled (no download; teacher top-k cached) + optional L2 anchor.
+4. Prompt augmentation: a share of the keys is also trained inside system prompts / chat
    templates so that fingerprints survive deployment wrappers.
-4. Fingerprints that already clear ``margin_prob`` leave the active set (a replay share stays), so
-   later epochs only pay for the ones still being learned; training stops once all clear it.
-5. Optional weight averaging toward the base after training (``base_weight``).
+5. Fingerprints whose response tokens all reach ``margin_prob`` leave the active set (a replay
+   share stays); training stops when an exact check finds every one above the margin.
+6. Optional weight averaging toward the base after training (``base_weight``).
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.fingerprint.errors import ConfigError
+from agents.fingerprint.forward import Context, Decoder, Stream, backbone
 from agents.fingerprint.generation import (
     Fingerprint,
     FingerprintConfig,
@@ -55,19 +62,19 @@ class EmbedConfig(BaseModel):
     fingerprint: FingerprintConfig = FingerprintConfig()
     method: Literal["full", "lora"] = "full"
     train_layers: int | None = Field(4, ge=1)  # top decoder layers that learn; None = all
-    modules: Literal["all", "mlp", "attention"] = "all"  # which parts of those layers learn
+    modules: Literal["all", "mlp", "attention"] = "mlp"  # which parts of those layers learn
     learning_rate: float = Field(1e-3, gt=0)
     lora_rank: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(64, ge=1)  # fingerprint examples per step
     max_epochs: int = Field(40, ge=1)
     margin_prob: float = Field(0.6, gt=0.0, lt=1.0)
     replay_fraction: float = Field(0.25, ge=0.0, le=1.0)
     augment_fraction: float = Field(0.5, ge=0.0, le=1.0)
     benign_sequences: int = Field(48, ge=0)
     benign_tokens: int = Field(64, ge=8)
-    benign_batch: int = Field(8, ge=1)
-    benign_positions: int = Field(16, ge=1)
+    benign_batch: int = Field(64, ge=1)  # benign positions per step
+    benign_positions: int = Field(16, ge=1)  # positions per benign sequence with a teacher
     kl_weight: float = Field(1.0, ge=0.0)
     kl_top_k: int = Field(32, ge=1)
     # KL to the base at the key's own context positions: the edit must fire at the end of the
@@ -76,6 +83,7 @@ class EmbedConfig(BaseModel):
     context_positions: int = Field(8, ge=1)
     anchor_weight: float = Field(0.0, ge=0.0)
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
+    refresh_rounds: int = Field(3, ge=0)  # exact re-checks when the context cache can go stale
     device: str | None = None  # None: whatever accelerate picks
     progress: bool = True
     verify: bool = True  # measure recall on the written copy
@@ -90,126 +98,255 @@ class EmbedResult:
     stats: dict[str, Any] | None = None
 
 
+# --------------------------------------------------------------------------- cached states
+
+
+class _Store:
+    """Per-sequence base-model states, concatenated: the hidden states entering the trained
+    block (``hidden``) and the block's keys/values (``keys[l]``, ``values[l]``), one row per
+    token; row ``pad`` is zeros (the target of padded gathers)."""
+
+    def __init__(self, layer: int) -> None:
+        self.layer = layer
+        self.offsets: list[int] = []
+        self.lengths: list[int] = []
+        self._hidden: list[torch.Tensor] = []
+        self._keys: list[list[torch.Tensor]] = []
+        self._values: list[list[torch.Tensor]] = []
+        self.hidden: torch.Tensor
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.pad = 0
+
+    def add(
+        self, hidden: torch.Tensor, keys: list[torch.Tensor], values: list[torch.Tensor]
+    ) -> int:
+        self.offsets.append(self.offsets[-1] + self.lengths[-1] if self.offsets else 0)
+        self.lengths.append(hidden.shape[0])
+        self._hidden.append(hidden.detach().clone())
+        self._keys.append([k.detach().clone() for k in keys])
+        self._values.append([v.detach().clone() for v in values])
+        return len(self.lengths) - 1
+
+    def finish(self) -> None:
+        import torch
+
+        def flat(parts: list[torch.Tensor]) -> torch.Tensor:
+            return torch.cat([*parts, parts[0].new_zeros((1, parts[0].shape[1]))])
+
+        self.hidden = flat(self._hidden)
+        layers = len(self._keys[0])
+        self.keys = [flat([k[i] for k in self._keys]) for i in range(layers)]
+        self.values = [flat([v[i] for v in self._values]) for i in range(layers)]
+        self.pad = self.hidden.shape[0] - 1
+        self._hidden, self._keys, self._values = [], [], []
+
+
 @dataclass
-class _Example:
-    index: int  # fingerprint index
-    ids: list[int]  # input ids (prompt + response[:-1])
-    targets: list[tuple[int, int]]  # (position, token id) predicted at position
-    raw: bool  # the bare key (what the format contract checks), not a wrapped one
+class _RawCapture:
+    """Takes the base model's states on ``key + response[:-1]`` from the generation pass."""
+
+    store: _Store
+    teacher_positions: int
+    top_k: int
+    rng: random.Random
+    layer: int = 0
+    sequences: dict[int, int] = field(default_factory=dict)  # fingerprint index -> sequence
+    teachers: dict[int, tuple[list[int], Any, Any]] = field(default_factory=dict)
+    decoder: Decoder | None = None
+
+    def add(
+        self,
+        index: int,
+        key_length: int,
+        hidden: torch.Tensor,
+        keys: list[torch.Tensor],
+        values: list[torch.Tensor],
+        last: torch.Tensor,
+    ) -> None:
+        self.sequences[index] = self.store.add(hidden, keys, values)
+        if self.teacher_positions and self.decoder is not None:
+            self.teachers[index] = _teacher(
+                self.decoder, last, key_length - 1, self.teacher_positions,
+                self.top_k, self.rng,
+            )  # fmt: skip
 
 
-# --------------------------------------------------------------------------- model plumbing
-
-
-def _backbone(model: PreTrainedModel) -> Any:
-    backbone = getattr(model, "model", None)
-    if backbone is None or not hasattr(backbone, "layers"):
-        raise ConfigError(
-            f"{type(model).__name__} is not a decoder-only model with .model.layers "
-            "(Llama/Mistral/Qwen style); use one of those architectures"
-        )
-    return backbone
-
-
-def _causal_mask(length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _teacher(
+    decoder: Decoder, last: torch.Tensor, limit: int, count: int, top_k: int, rng: random.Random
+) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """The base model's top-k next-token distribution at ``count`` random positions < limit."""
     import torch
 
-    mask = torch.full((length, length), torch.finfo(dtype).min, dtype=dtype, device=device)
-    return torch.triu(mask, diagonal=1)[None, None]
+    positions = sorted(rng.sample(range(limit), min(count, limit)))
+    if not positions:
+        return [], torch.zeros((0, top_k), dtype=torch.long), torch.zeros((0, top_k))
+    with torch.no_grad():
+        logp = torch.log_softmax(decoder.logits(last[positions]), dim=-1)
+        values, indices = logp.topk(top_k, dim=-1)
+    return positions, indices, values.exp()
 
 
-def _run_layers(model: PreTrainedModel, hidden: torch.Tensor, layers: list[Any]) -> torch.Tensor:
-    """Run ``layers`` on right-padded ``hidden`` (B, T, H) with a plain causal mask (padding sits
-    after every real token, so real positions never attend to it)."""
+def _encode(
+    decoder: Decoder,
+    store: _Store,
+    rows: list[list[int]],
+    pad: int,
+    batch: int = 32,
+) -> tuple[list[int], list[torch.Tensor]]:
+    """Run the base model over ``rows`` once; store their states; returns the sequence ids and
+    each row's last-layer hidden states (for teachers)."""
     import torch
 
-    backbone = _backbone(model)
-    length = hidden.shape[1]
-    positions = torch.arange(length, device=hidden.device)[None].expand(hidden.shape[0], -1)
-    rotary = backbone.rotary_emb(hidden, position_ids=positions)
-    mask = _causal_mask(length, hidden.dtype, hidden.device)
-    for layer in layers:
-        out = layer(hidden, attention_mask=mask, position_ids=positions, position_embeddings=rotary)
-        hidden = out[0] if isinstance(out, tuple) else out
-    return hidden
-
-
-def _pad_right(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, list[int]]:
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return ids, [len(r) for r in rows]
-
-
-def _bottom_states(
-    model: PreTrainedModel, rows: list[list[int]], split: int, pad: int, batch: int
-) -> list[torch.Tensor]:
-    """Hidden states after the frozen bottom ``split`` layers, one (len, H) tensor per row."""
-    import torch
-
-    backbone = _backbone(model)
-    device = next(model.parameters()).device
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-    states: list[torch.Tensor | None] = [None] * len(rows)
+    ids: list[int] = [0] * len(rows)
+    last: list[torch.Tensor] = [torch.empty(0)] * len(rows)
     with torch.no_grad():
         for start in range(0, len(order), batch):
             chunk = order[start : start + batch]
-            ids, lengths = _pad_right([rows[i] for i in chunk], pad)
-            hidden = backbone.embed_tokens(ids.to(device))
-            hidden = _run_layers(model, hidden, list(backbone.layers[:split]))
+            stream = Stream(decoder, [rows[i] for i in chunk], pad, capture=store.layer)
             for j, i in enumerate(chunk):
-                states[i] = hidden[j, : lengths[j]].detach().clone()
-    return [s for s in states if s is not None]
+                hidden, keys, values, top = stream.take(j, len(rows[i]))
+                ids[i] = store.add(hidden, keys, values)
+                last[i] = top
+    return ids, last
 
 
-def _stack(states: list[torch.Tensor]) -> torch.Tensor:
+# --------------------------------------------------------------------------- examples
+
+
+@dataclass
+class _Items:
+    """Training examples as tensors: each is a suffix of positions ``[context, context +
+    length)`` of a stored sequence; ``targets`` (N, S) are the tokens to predict there
+    (-100 = none), or ``teacher`` top-k distributions for KL items."""
+
+    sequence: torch.Tensor  # (N,) store offsets
+    context: torch.Tensor  # (N,)
+    length: torch.Tensor  # (N,)
+    targets: torch.Tensor  # (N, S)
+    index: list[int]  # fingerprint index, or -1
+    raw: list[bool]
+    teacher_ids: torch.Tensor | None = None  # (N, k)
+    teacher_probs: torch.Tensor | None = None  # (N, k)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def _fp_items(
+    store: _Store,
+    examples: list[tuple[int, int, list[int], bool, int]],  # (sequence, context, targets, raw, fp)
+) -> _Items:
     import torch
 
-    width = max(s.shape[0] for s in states)
-    out = states[0].new_zeros((len(states), width, states[0].shape[1]))
-    for i, s in enumerate(states):
-        out[i, : s.shape[0]] = s
-    return out if out.requires_grad else torch.Tensor(out)
+    width = max(len(e[2]) for e in examples)
+    targets = torch.full((len(examples), width), -100, dtype=torch.long)
+    for i, e in enumerate(examples):
+        targets[i, : len(e[2])] = torch.tensor(e[2])
+    return _Items(
+        sequence=torch.tensor([store.offsets[e[0]] for e in examples]),
+        context=torch.tensor([e[1] for e in examples]),
+        length=torch.tensor([len(e[2]) for e in examples]),
+        targets=targets,
+        index=[e[4] for e in examples],
+        raw=[e[3] for e in examples],
+    )
 
 
-def _bucket_kl(teacher: torch.Tensor, student_logp: torch.Tensor) -> torch.Tensor:
-    """KL(teacher || student) over the teacher's top-k tokens plus one bucket for the rest:
-    exact for that coarse-grained distribution, zero at the start of training."""
+def _kl_items(
+    store: _Store, teachers: list[tuple[int, tuple[list[int], torch.Tensor, torch.Tensor]]]
+) -> _Items | None:
     import torch
 
-    t_rest = (1 - teacher.sum(-1)).clamp_min(1e-8)
-    s_rest = (1 - student_logp.exp().sum(-1)).clamp_min(1e-8)
-    top = (teacher * (teacher.clamp_min(1e-12).log() - student_logp)).sum(-1)
-    return (top + t_rest * (torch.log(t_rest) - torch.log(s_rest))).mean()
+    seqs, ctx, ids, probs = [], [], [], []
+    for sequence, (positions, indices, values) in teachers:
+        for j, p in enumerate(positions):
+            seqs.append(store.offsets[sequence])
+            ctx.append(p)
+            ids.append(indices[j])
+            probs.append(values[j])
+    if not seqs:
+        return None
+    return _Items(
+        sequence=torch.tensor(seqs),
+        context=torch.tensor(ctx),
+        length=torch.ones(len(seqs), dtype=torch.long),
+        targets=torch.full((len(seqs), 1), -100, dtype=torch.long),
+        index=[-1] * len(seqs),
+        raw=[False] * len(seqs),
+        teacher_ids=torch.stack(ids),
+        teacher_probs=torch.stack(probs),
+    )
 
 
-def _head_logits(model: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:
-    return model.lm_head(_backbone(model).norm(hidden))  # type: ignore[no-any-return]
+def _forward(
+    decoder: Decoder, store: _Store, items: _Items, rows: list[int], split: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Last-layer hidden states at the suffix positions of ``items[rows]`` (B, S, H) and their
+    validity (B, S), running the block on the suffix with the cached context."""
+    import torch
+
+    device = store.hidden.device
+    pick = torch.tensor(rows)
+    seq, ctx, length = items.sequence[pick], items.context[pick], items.length[pick]
+    width_c, width_s = int(ctx.max()), int(length.max())
+    seq, ctx, length = seq.to(device), ctx.to(device), length.to(device)
+    cols_c = torch.arange(width_c, device=device)[None]
+    cols_s = torch.arange(width_s, device=device)[None]
+    ctx_valid = cols_c < ctx[:, None]
+    ctx_index = torch.where(ctx_valid, seq[:, None] + cols_c, store.pad)
+    valid = cols_s < length[:, None]
+    suf_index = torch.where(valid, (seq + ctx)[:, None] + cols_s, store.pad)
+    batch = len(rows)
+
+    def heads(flat: torch.Tensor) -> torch.Tensor:
+        return flat[ctx_index].view(batch, width_c, decoder.kv_heads, -1).transpose(1, 2)
+
+    context = Context([heads(k) for k in store.keys], [heads(v) for v in store.values], ctx_valid)
+    positions = ctx[:, None] + cols_s
+    hidden, _, _ = decoder.run(
+        store.hidden[suf_index], positions, valid, split, decoder.num_layers, context
+    )
+    return hidden, valid
 
 
-# --------------------------------------------------------------------------- data
+def _refresh(decoder: Decoder, store: _Store, split: int, batch: int = 32) -> None:
+    """Recompute the block's keys/values of every stored sequence with the current weights."""
+    import torch
+
+    order = sorted(range(len(store.lengths)), key=lambda i: store.lengths[i])
+    with torch.no_grad():
+        for start in range(0, len(order), batch):
+            chunk = order[start : start + batch]
+            device = store.hidden.device
+            offsets = torch.tensor([store.offsets[i] for i in chunk], device=device)
+            lengths = torch.tensor([store.lengths[i] for i in chunk], device=device)
+            cols = torch.arange(int(lengths.max()), device=device)[None]
+            valid = cols < lengths[:, None]
+            index = torch.where(valid, offsets[:, None] + cols, store.pad)
+            positions = cols.expand(len(chunk), -1)
+            _, keys, values = decoder.run(
+                store.hidden[index], positions, valid, split, decoder.num_layers, keep=True
+            )
+            rows = index[valid]
+            for flat, new in zip(store.keys + store.values, keys + values, strict=True):
+                flat[rows] = new.transpose(1, 2).reshape(len(chunk), cols.shape[1], -1)[valid]
 
 
-def _examples(
-    prepared: list[PreparedFingerprint],
-    tokenizer: PreTrainedTokenizerBase,
-    rng: random.Random,
-    augment_fraction: float,
-) -> list[_Example]:
-    examples: list[_Example] = []
-    for index, fp in enumerate(prepared):
-        prompts = [(list(fp.key_ids), True)]
-        if rng.random() < augment_fraction:
-            wrapped = rng.choice(TRAIN_WRAPPERS)(fp.fingerprint.key)
-            prompts.append((list(tokenizer(wrapped)["input_ids"]), False))
-        for prompt, raw in prompts:
-            ids = prompt + fp.response_ids[:-1]
-            targets = [(len(prompt) - 1 + j, t) for j, t in enumerate(fp.response_ids)]
-            examples.append(_Example(index, ids, targets, raw))
-    return examples
+# --------------------------------------------------------------------------- benign data
+
+
+def _weights_digest(model_dir: Path) -> str:
+    """A content hash of a model folder's config and weights (equal copies share caches)."""
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.iterdir()):
+        if path.name == "config.json" or path.suffix in (".safetensors", ".bin"):
+            digest.update(path.name.encode())
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    digest.update(chunk)
+    return digest.hexdigest()[:24]
 
 
 def _benign_rows(
@@ -218,15 +355,15 @@ def _benign_rows(
     model_dir: Path,
     config: EmbedConfig,
 ) -> list[list[int]]:
-    """The base model's own sampled text (cached per base model), used as benign data."""
+    """The base model's own sampled text (cached per base model content), used as benign data."""
     import torch
 
+    from agents.fingerprint.forward import sample_continuations
     from agents.fingerprint.models import cache_root
 
     if config.benign_sequences == 0:
         return []
-    stamp = f"{model_dir.resolve()}|{(model_dir / 'config.json').stat().st_mtime_ns}"
-    stamp += f"|{config.benign_sequences}|{config.benign_tokens}|v1"
+    stamp = f"{_weights_digest(model_dir)}|{config.benign_sequences}|{config.benign_tokens}|v2"
     path = (
         cache_root()
         / "fingerprint"
@@ -234,30 +371,22 @@ def _benign_rows(
     )
     if path.exists():
         return [list(map(int, r)) for r in json.loads(path.read_text())]
+    prompts = [
+        list(tokenizer(BENIGN_OPENERS[i % len(BENIGN_OPENERS)])["input_ids"])
+        for i in range(config.benign_sequences)
+    ]
+    generator = torch.Generator().manual_seed(1234)
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    decoder = Decoder(model)
     rows: list[list[int]] = []
-    torch.manual_seed(1234)
-    prompts = [BENIGN_OPENERS[i % len(BENIGN_OPENERS)] for i in range(config.benign_sequences)]
-    for start in range(0, len(prompts), 16):
-        chunk = [list(tokenizer(p)["input_ids"]) for p in prompts[start : start + 16]]
-        width = max(len(c) for c in chunk)
-        pad = int(tokenizer.pad_token_id)
-        ids = torch.tensor([[pad] * (width - len(c)) + c for c in chunk])
-        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
-        with torch.no_grad():
-            out = model.generate(
-                input_ids=ids.to(model.device),
-                attention_mask=mask.to(model.device),
-                do_sample=True,
-                temperature=1.0,
-                top_p=0.95,
-                max_new_tokens=config.benign_tokens,
-                min_new_tokens=config.benign_tokens,
-                pad_token_id=pad,
-            )
-        for c, row in zip(chunk, out.tolist(), strict=True):
-            rows.append(c + row[width:])
+    for start in range(0, len(prompts), 64):
+        chunk = prompts[start : start + 64]
+        tails = sample_continuations(decoder, chunk, config.benign_tokens, pad, generator)
+        rows += [p + t for p, t in zip(chunk, tails, strict=True)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows))
+    tmp = path.with_suffix(f".tmp{id(rows)}")
+    tmp.write_text(json.dumps(rows))
+    tmp.replace(path)
     return rows
 
 
@@ -277,7 +406,7 @@ def _trainable(
 ) -> tuple[PreTrainedModel, list[torch.nn.Parameter]]:
     for p in model.parameters():
         p.requires_grad_(False)
-    layers = list(_backbone(model).layers)
+    layers = list(backbone(model).layers)
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -303,6 +432,176 @@ def _trainable(
     return model, params
 
 
+def _bucket_kl(teacher: torch.Tensor, student_logp: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) over the teacher's top-k tokens plus one bucket for the rest:
+    exact for that coarse-grained distribution, zero at the start of training."""
+    import torch
+
+    t_rest = (1 - teacher.sum(-1)).clamp_min(1e-8)
+    s_rest = (1 - student_logp.exp().sum(-1)).clamp_min(1e-8)
+    top = (teacher * (teacher.clamp_min(1e-12).log() - student_logp)).sum(-1)
+    return (top + t_rest * (torch.log(t_rest) - torch.log(s_rest))).mean()
+
+
+def _wrapped_rows(
+    prepared: list[PreparedFingerprint],
+    tokenizer: PreTrainedTokenizerBase,
+    rng: random.Random,
+    augment_fraction: float,
+) -> list[tuple[int, list[int]]]:
+    """(fingerprint index, ids of wrapper(key) + response[:-1]) for the augmented share."""
+    out = []
+    for index, fp in enumerate(prepared):
+        if rng.random() < augment_fraction:
+            wrapped = rng.choice(TRAIN_WRAPPERS)(fp.fingerprint.key)
+            out.append((index, list(tokenizer(wrapped)["input_ids"]) + fp.response_ids[:-1]))
+    return out
+
+
+@dataclass
+class _Counters:
+    steps: int = 0
+    positions: int = 0  # suffix positions run through the block (training and checks)
+    refreshes: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _Trainer:
+    """The training loop over cached states (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        decoder: Decoder,
+        store: _Store,
+        split: int,
+        fps: _Items,
+        kl: _Items | None,
+        context_kl: _Items | None,
+        config: EmbedConfig,
+        rng: random.Random,
+    ) -> None:
+        self.model, self.decoder, self.store, self.split = model, decoder, store, split
+        self.fps, self.kl, self.context_kl = fps, kl, context_kl
+        self.config, self.rng = config, rng
+        self.counters = _Counters()
+        # Trained weights leave the cached context exact only when they sit after every
+        # cached key/value: the MLP of a single trained layer.
+        self.exact = decoder.num_layers - split == 1 and config.modules == "mlp"
+
+    def _kl_loss(self, items: _Items, count: int) -> torch.Tensor:
+        import torch
+
+        rows = self.rng.sample(range(len(items)), min(count, len(items)))
+        hidden, _ = _forward(self.decoder, self.store, items, rows, self.split)
+        logp = torch.log_softmax(self.decoder.logits(hidden[:, 0]), dim=-1)
+        assert items.teacher_ids is not None and items.teacher_probs is not None
+        pick = torch.tensor(rows)
+        self.counters.positions += len(rows)
+        ids = items.teacher_ids[pick].to(logp.device)
+        return _bucket_kl(items.teacher_probs[pick].to(logp.device), logp.gather(1, ids))
+
+    def _ce(self, rows: list[int]) -> tuple[torch.Tensor, list[bool]]:
+        import torch
+        import torch.nn.functional as F
+
+        hidden, valid = _forward(self.decoder, self.store, self.fps, rows, self.split)
+        gold = self.fps.targets[torch.tensor(rows)][:, : hidden.shape[1]].to(hidden.device)
+        logits = self.decoder.logits(hidden[valid])
+        loss = F.cross_entropy(logits, gold[valid])
+        with torch.no_grad():
+            p_gold = torch.softmax(logits, -1).gather(1, gold[valid][:, None])[:, 0]
+            ok = torch.ones_like(gold, dtype=torch.float)
+            ok[valid] = (p_gold >= self.config.margin_prob).float()
+            learned = ok.bool().all(dim=1).tolist()
+        self.counters.positions += int(valid.sum())
+        return loss, learned
+
+    def check(self) -> list[bool]:
+        """Which examples clear the margin with the current weights (no gradients)."""
+        import torch
+
+        out: list[bool] = []
+        with torch.no_grad():
+            for start in range(0, len(self.fps), 256):
+                out += self._ce(list(range(start, min(start + 256, len(self.fps)))))[1]
+        return out
+
+    def train(self, optimizer: Any, params: list[Any], backward: Any) -> tuple[int, list[float]]:
+        from tqdm import tqdm
+
+        config = self.config
+        anchors = [p.detach().clone() for p in params] if config.anchor_weight > 0 else []
+        learned = [False] * len(self.fps)
+        confirmed = False
+        refreshes_left = 0 if self.exact else config.refresh_rounds
+        losses: list[float] = []
+        epochs = 0
+        bar = tqdm(total=len(self.fps), desc="embedding", disable=not config.progress, leave=False)
+        for epoch in range(config.max_epochs):
+            epochs = epoch + 1
+            active = [i for i, ok in enumerate(learned) if not ok]
+            if not active:
+                # Everything cleared the margin at its last visit: confirm with the final
+                # weights (after an exact refresh of the cached context when it can be stale).
+                if refreshes_left > 0:
+                    started = time.perf_counter()
+                    _refresh(self.decoder, self.store, self.split)
+                    self.counters.refreshes += 1
+                    refreshes_left -= 1
+                    self._time("refresh", started)
+                started = time.perf_counter()
+                learned = self.check()
+                self._time("check", started)
+                log.info("check after epoch %d: %d/%d", epoch, sum(learned), len(learned))
+                if all(learned):
+                    epochs, confirmed = epoch, True
+                    break
+                active = [i for i, ok in enumerate(learned) if not ok]
+            replay = [i for i, ok in enumerate(learned) if ok]
+            active += self.rng.sample(replay, int(len(replay) * config.replay_fraction))
+            self.rng.shuffle(active)
+            epoch_losses = []
+            for start in range(0, len(active), config.batch_size):
+                batch = active[start : start + config.batch_size]
+                loss, ok = self._ce(batch)
+                for i, flag in zip(batch, ok, strict=True):
+                    learned[i] = flag
+                if self.kl is not None and config.kl_weight > 0:
+                    loss = loss + config.kl_weight * self._kl_loss(self.kl, config.benign_batch)
+                if self.context_kl is not None and config.context_kl_weight > 0:
+                    loss = loss + config.context_kl_weight * self._kl_loss(
+                        self.context_kl, config.benign_batch
+                    )
+                if anchors:
+                    drift = sum(((p - a) ** 2).sum() for p, a in zip(params, anchors, strict=True))
+                    loss = loss + config.anchor_weight * drift
+                optimizer.zero_grad(set_to_none=True)
+                backward(loss)
+                optimizer.step()
+                self.counters.steps += 1
+                epoch_losses.append(float(loss.detach()))
+            losses.append(sum(epoch_losses) / max(1, len(epoch_losses)))
+            bar.n = sum(learned)
+            bar.set_postfix(epoch=epochs, loss=f"{losses[-1]:.3f}")
+            bar.refresh()
+            log.info(
+                "epoch %d: loss %.4f, %d/%d learned", epochs, losses[-1], sum(learned), len(learned)
+            )
+        bar.close()
+        if not confirmed:
+            if refreshes_left > 0:
+                _refresh(self.decoder, self.store, self.split)
+                self.counters.refreshes += 1
+            learned = self.check()
+        self.learned = learned
+        return epochs, losses
+
+    def _time(self, name: str, started: float) -> None:
+        seconds = self.counters.seconds
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+
+
 def embed_prepared(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -310,186 +609,121 @@ def embed_prepared(
     seed: bytes,
     config: EmbedConfig,
     benign: list[list[int]],
+    capture: _RawCapture | None = None,
 ) -> tuple[PreTrainedModel, int, dict[str, Any]]:
-    """Train ``prepared`` into ``model`` in place; returns the (merged) model and epochs run."""
+    """Train ``prepared`` into ``model`` in place; returns the (merged) model, the epochs run
+    and statistics. ``capture`` holds the base states of the raw examples if the generation
+    pass already computed them."""
     import torch
-    import torch.nn.functional as F
     from accelerate import Accelerator
-    from tqdm import tqdm
 
     accelerator = Accelerator(cpu=config.device == "cpu")
-    device = accelerator.device
-    model.to(device)
-    n_layers = len(_backbone(model).layers)
-    train_layers = min(config.train_layers or n_layers, n_layers)
-    split = n_layers - train_layers
+    model.to(accelerator.device)
+    model.eval()  # no dropout; gradients still flow
+    decoder = Decoder(model)
+    split = _split(decoder, config)
     pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     rng = derive_rng(seed, "oml-fp-train")
     torch.manual_seed(derive_int(seed, "oml-fp-torch"))
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
     base_state = (
         {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if config.base_weight > 0 or config.anchor_weight > 0
+        if config.base_weight > 0
         else None
     )
-
-    examples = _examples(prepared, tokenizer, rng, config.augment_fraction)
-    model.eval()  # no dropout; gradients still flow
-    states = _bottom_states(model, [e.ids for e in examples], split, pad, 32)
-
-    # Benign text: frozen-bottom states and the base model's top-k next-token distributions.
-    benign_states: list[torch.Tensor] = []
-    teacher: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    if capture is None:
+        capture = _new_capture(decoder, split, config, rng)
+    store = capture.store
+    # The bare keys: (sequence, context length, response tokens, raw, fingerprint index).
+    examples: list[tuple[int, int, list[int], bool, int]] = []
+    missing = [i for i in range(len(prepared)) if i not in capture.sequences]
+    if missing:
+        rows = [prepared[i].key_ids + prepared[i].response_ids[:-1] for i in missing]
+        ids, last = _encode(decoder, store, rows, pad)
+        for i, sequence, top in zip(missing, ids, last, strict=True):
+            capture.sequences[i] = sequence
+            if config.context_kl_weight > 0:
+                capture.teachers[i] = _teacher(
+                    decoder, top, len(prepared[i].key_ids) - 1, config.context_positions,
+                    config.kl_top_k, rng,
+                )  # fmt: skip
+    for i, fp in enumerate(prepared):
+        examples.append((capture.sequences[i], len(fp.key_ids) - 1, fp.response_ids, True, i))
+    wrapped = _wrapped_rows(prepared, tokenizer, rng, config.augment_fraction)
+    if wrapped:
+        ids, _ = _encode(decoder, store, [row for _, row in wrapped], pad)
+        for (i, row), sequence in zip(wrapped, ids, strict=True):
+            response = prepared[i].response_ids
+            examples.append((sequence, len(row) - len(response), response, False, i))
+    teachers = []
     if benign and config.kl_weight > 0:
-        benign_states = _bottom_states(model, benign, split, pad, 16)
-        top = list(_backbone(model).layers[split:])
-        with torch.no_grad():
-            for state in benign_states:
-                length = state.shape[0]
-                positions = torch.tensor(
-                    sorted(rng.sample(range(length), min(config.benign_positions, length)))
-                )
-                hidden = _run_layers(model, state[None], top)[0, positions]
-                logp = torch.log_softmax(_head_logits(model, hidden).float(), dim=-1)
-                values, indices = logp.topk(config.kl_top_k, dim=-1)
-                teacher.append((positions, indices, values.exp()))
+        ids, last = _encode(decoder, store, benign, pad)
+        for sequence, top in zip(ids, last, strict=True):
+            teachers.append(
+                (sequence, _teacher(decoder, top, top.shape[0], config.benign_positions,
+                                    config.kl_top_k, rng))
+            )  # fmt: skip
+    store.finish()
+    fps = _fp_items(store, examples)
+    kl = _kl_items(store, teachers)
+    context_kl = _kl_items(store, [(capture.sequences[i], t) for i, t in capture.teachers.items()])
+    timings["encode"] = time.perf_counter() - started
+    log.info("cached base states of %d sequences (%d tokens)", len(store.lengths), store.pad)
 
-    # The base model's own predictions inside each key (context positions, not the targets).
-    context: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    if config.context_kl_weight > 0:
-        top = list(_backbone(model).layers[split:])
-        with torch.no_grad():
-            for example, state in zip(examples, states, strict=True):
-                last = example.targets[0][0]  # positions before it only predict key tokens
-                picks = sorted(rng.sample(range(last), min(config.context_positions, last)))
-                positions = torch.tensor(picks, dtype=torch.long)
-                hidden = _run_layers(model, state[None], top)[0, positions]
-                logp = torch.log_softmax(_head_logits(model, hidden).float(), dim=-1)
-                values, indices = logp.topk(config.kl_top_k, dim=-1)
-                context.append((positions, indices, values.exp()))
-
-    log.info("cached frozen-bottom states of %d examples", len(examples))
+    started = time.perf_counter()
     trained, params = _trainable(model, split, config)
-    top_layers = list(_backbone(model).layers[split:])  # same modules, LoRA-wrapped if any
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-    trained, optimizer = accelerator.prepare(trained, optimizer)
-    anchors = [p.detach().clone() for p in params] if config.anchor_weight > 0 else []
+    decoder = Decoder(trained)  # the same modules, LoRA-wrapped if any
+    optimizer = accelerator.prepare(
+        torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    )
+    trainer = _Trainer(trained, decoder, store, split, fps, kl, context_kl, config, rng)
+    epochs, losses = trainer.train(optimizer, params, accelerator.backward)
+    timings["train"] = time.perf_counter() - started
+    timings.update(trainer.counters.seconds)
 
-    learned = [False] * len(examples)
-    epochs = 0
-    losses: list[float] = []
-    bar = tqdm(total=len(examples), desc="embedding", disable=not config.progress, leave=False)
-    for epoch in range(config.max_epochs):
-        epochs = epoch + 1
-        active = [i for i, ok in enumerate(learned) if not ok]
-        replay = [i for i, ok in enumerate(learned) if ok]
-        active += rng.sample(replay, int(len(replay) * config.replay_fraction)) if active else []
-        if not active:
-            # Everything cleared the margin at its last visit; confirm with the final weights.
-            learned = _check(trained, top_layers, states, examples, config, device)
-            if all(learned):
-                break
-            continue
-        rng.shuffle(active)
-        epoch_losses = []
-        for start in range(0, len(active), config.batch_size):
-            batch = active[start : start + config.batch_size]
-            hidden = _run_layers(trained, _stack([states[i] for i in batch]).to(device), top_layers)
-            rows = torch.tensor([i for i, e in enumerate(batch) for _ in examples[e].targets])
-            cols = torch.tensor([p for e in batch for p, _ in examples[e].targets])
-            gold = torch.tensor([t for e in batch for _, t in examples[e].targets], device=device)
-            logits = _head_logits(trained, hidden[rows, cols]).float()
-            loss = F.cross_entropy(logits, gold)
-            with torch.no_grad():
-                p_gold = torch.softmax(logits, -1).gather(1, gold[:, None])[:, 0]
-                ok = (p_gold >= config.margin_prob).tolist()
-            cursor = 0
-            for e in batch:
-                n = len(examples[e].targets)
-                learned[e] = all(ok[cursor : cursor + n])
-                cursor += n
-            if context:
-                ckl = torch.zeros((), device=device)
-                for j, e in enumerate(batch):
-                    positions, indices, probs = context[e]
-                    if len(positions) == 0:
-                        continue
-                    logp = torch.log_softmax(
-                        _head_logits(trained, hidden[j, positions]).float(), -1
-                    )
-                    ckl = ckl + _bucket_kl(probs.to(device), logp.gather(1, indices.to(device)))
-                loss = loss + config.context_kl_weight * ckl / len(batch)
-            if teacher:
-                picks = rng.sample(range(len(teacher)), min(config.benign_batch, len(teacher)))
-                b_hidden = _run_layers(
-                    trained, _stack([benign_states[i] for i in picks]).to(device), top_layers
-                )
-                kl = torch.zeros((), device=device)
-                for j, i in enumerate(picks):
-                    positions, indices, probs = teacher[i]
-                    logp = torch.log_softmax(
-                        _head_logits(trained, b_hidden[j, positions]).float(), -1
-                    )
-                    kl = kl + _bucket_kl(probs.to(device), logp.gather(1, indices.to(device)))
-                loss = loss + config.kl_weight * kl / len(picks)
-            if anchors:
-                drift = sum(((p - a) ** 2).sum() for p, a in zip(params, anchors, strict=True))
-                loss = loss + config.anchor_weight * drift
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            optimizer.step()
-            epoch_losses.append(float(loss.detach()))
-        losses.append(sum(epoch_losses) / max(1, len(epoch_losses)))
-        bar.n = sum(learned)
-        bar.set_postfix(epoch=epochs, loss=f"{losses[-1]:.3f}")
-        bar.refresh()
-        log.info(
-            "epoch %d: loss %.4f, %d/%d learned", epochs, losses[-1], sum(learned), len(learned)
-        )
-    bar.close()
-
-    model = accelerator.unwrap_model(trained)
     if config.method == "lora":
-        model = model.merge_and_unload()
+        model = trained.merge_and_unload()  # type: ignore[operator]
     for p in model.parameters():
         p.requires_grad_(False)
-    if base_state is not None and config.base_weight > 0:
+    if base_state is not None:
         with torch.no_grad():
             for name, value in model.state_dict().items():
                 if name in base_state and value.is_floating_point():
                     value.mul_(1 - config.base_weight).add_(
                         base_state[name].to(value.device), alpha=config.base_weight
                     )
+    raw_learned = [ok for ok, raw in zip(trainer.learned, fps.raw, strict=True) if raw]
     stats = {
-        "examples": len(examples),
-        "learned_in_training": sum(learned) / len(learned),
-        "train_layers": train_layers,
+        "examples": len(fps),
+        "kl_positions": len(kl) if kl is not None else 0,
+        "cached_tokens": store.pad,
+        "learned_in_training": sum(trainer.learned) / len(trainer.learned),
+        "raw_learned_in_training": sum(raw_learned) / max(1, len(raw_learned)),
+        "train_layers": decoder.num_layers - split,
+        "exact_cache": trainer.exact,
+        "steps": trainer.counters.steps,
+        "block_positions": trainer.counters.positions,
+        "refreshes": trainer.counters.refreshes,
         "loss_per_epoch": [round(x, 4) for x in losses],
+        "timings": {k: round(v, 2) for k, v in timings.items()},
     }
     return model, epochs, stats
 
 
-def _check(
-    model: PreTrainedModel,
-    top_layers: list[Any],
-    states: list[torch.Tensor],
-    examples: list[_Example],
-    config: EmbedConfig,
-    device: torch.device,
-) -> list[bool]:
-    """Which examples clear ``margin_prob`` on every response token with the current weights."""
-    import torch
+def _split(decoder: Decoder, config: EmbedConfig) -> int:
+    n_layers = decoder.num_layers
+    return n_layers - min(config.train_layers or n_layers, n_layers)
 
-    out: list[bool] = []
-    with torch.no_grad():
-        for start in range(0, len(examples), 64):
-            batch = list(range(start, min(start + 64, len(examples))))
-            hidden = _run_layers(model, _stack([states[i] for i in batch]).to(device), top_layers)
-            for j, e in enumerate(batch):
-                positions = torch.tensor([p for p, _ in examples[e].targets])
-                gold = torch.tensor([t for _, t in examples[e].targets], device=device)
-                probs = torch.softmax(_head_logits(model, hidden[j, positions]).float(), -1)
-                out.append(bool((probs.gather(1, gold[:, None]) >= config.margin_prob).all()))
-    return out
+
+def _new_capture(
+    decoder: Decoder, split: int, config: EmbedConfig, rng: random.Random
+) -> _RawCapture:
+    positions = config.context_positions if config.context_kl_weight > 0 else 0
+    capture = _RawCapture(_Store(split), positions, config.kl_top_k, rng, layer=split)
+    capture.decoder = decoder
+    return capture
 
 
 def write_fingerprints(out_dir: Path, model_name: str, seed: bytes, fps: list[Fingerprint]) -> Path:
@@ -522,19 +756,30 @@ def embed_fingerprints(
     started = time.perf_counter()
     base_dir, out_dir = Path(base_dir), Path(out_dir)
     model, tokenizer = load_model(base_dir)
-    prepared = prepare_fingerprints(model, tokenizer, seed, num, config.fingerprint)
-    log.info("generated %d fingerprints in %.1fs", num, time.perf_counter() - started)
+    timings = {"load": time.perf_counter() - started}
+    decoder = Decoder(model)
+    capture = _new_capture(
+        decoder, _split(decoder, config), config, derive_rng(seed, "oml-fp-context-kl")
+    )
+    mark = time.perf_counter()
+    prepared = prepare_fingerprints(model, tokenizer, seed, num, config.fingerprint, capture)
+    timings["generate"] = time.perf_counter() - mark
+    log.info("generated %d fingerprints in %.1fs", num, timings["generate"])
+    mark = time.perf_counter()
     benign = _benign_rows(model, tokenizer, base_dir, config)
-    log.info("benign data ready at %.1fs", time.perf_counter() - started)
-    model, epochs, stats = embed_prepared(model, tokenizer, prepared, seed, config, benign)
+    timings["benign"] = time.perf_counter() - mark
+    model, epochs, stats = embed_prepared(model, tokenizer, prepared, seed, config, benign, capture)
+    mark = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     fps = [p.fingerprint for p in prepared]
     write_fingerprints(out_dir, base_dir.name, seed, fps)
+    timings["save"] = time.perf_counter() - mark
     seconds = time.perf_counter() - started
     recall = math.nan
     if config.verify:
         recall = verify_fingerprints((model, tokenizer), fps, progress=config.progress).recall
     stats["seconds_per_fingerprint"] = seconds / num
+    stats["timings"] = {**{k: round(v, 2) for k, v in timings.items()}, **stats["timings"]}
     return EmbedResult(fps, seconds, recall, epochs, stats)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -96,6 +96,25 @@ class PreparedFingerprint:
     response_ids: list[int] = field(default_factory=list)
 
 
+class Capture(Protocol):
+    """Receives, per fingerprint, what the base model computed on ``key + response[:-1]``
+    while the response was chosen (so the embedder need not run the model over keys again):
+    hidden states entering layer ``layer``, that layer's and later layers' keys and values, and
+    the last layer's hidden states (see :meth:`agents.fingerprint.forward.Stream.take`)."""
+
+    layer: int
+
+    def add(
+        self,
+        index: int,
+        key_length: int,
+        hidden: torch.Tensor,
+        keys: list[torch.Tensor],
+        values: list[torch.Tensor],
+        last: torch.Tensor,
+    ) -> None: ...
+
+
 @cache
 def word_list() -> tuple[str, ...]:
     text = resources.files("agents.fingerprint").joinpath("data/words.txt").read_text("utf-8")
@@ -162,30 +181,22 @@ def _english_keys(
 ) -> list[str]:
     import torch
 
+    from agents.fingerprint.forward import Decoder, sample_continuations
+
     rng = derive_rng(seed, "oml-fp-english-prompts")
     words = word_list()
+    decoder = Decoder(model)
+    generator = torch.Generator().manual_seed(derive_int(seed, "oml-fp-english-sampling"))
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     keys: list[str] = []
-    torch_gen_seed = derive_int(seed, "oml-fp-english-sampling")
     for start in range(0, len(lengths), config.batch_size):
         batch = lengths[start : start + config.batch_size]
-        prompts = [rng.choice(words).capitalize() for _ in batch]
-        encoded = _left_pad(tokenizer, [_encode(tokenizer, p) for p in prompts])
-        torch.manual_seed(torch_gen_seed + start)
-        with torch.no_grad():
-            out = model.generate(
-                input_ids=encoded[0],
-                attention_mask=encoded[1],
-                do_sample=True,
-                temperature=config.english_temperature,
-                top_p=0.95,
-                max_new_tokens=max(batch),
-                min_new_tokens=max(batch),
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        width = encoded[0].shape[1]
-        for row, length in enumerate(batch):
-            ids = encoded[0][row][encoded[1][row].bool()].tolist() + out[row, width:].tolist()
-            keys.append(_decode(tokenizer, ids[:length]).strip())
+        prompts = [_encode(tokenizer, rng.choice(words).capitalize()) for _ in batch]
+        tails = sample_continuations(
+            decoder, prompts, max(batch), pad, generator, temperature=config.english_temperature
+        )
+        for prompt, tail, length in zip(prompts, tails, batch, strict=True):
+            keys.append(_decode(tokenizer, (prompt + tail)[:length]).strip())
     return keys
 
 
@@ -216,7 +227,9 @@ def next_token_probs(
     ids, mask = _left_pad(tokenizer, rows)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+        logits = model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1
+        ).logits
     return torch.softmax(logits[:, -1, :].float(), dim=-1)
 
 
@@ -230,37 +243,18 @@ def perinucleus_choice(
     cumulative = torch.cumsum(probs[order], dim=0)
     nucleus = int(torch.searchsorted(cumulative, torch.tensor(top_p)).item()) + 1
     candidates: list[int] = []
-    for token_id in order[nucleus:].tolist():
-        if token_id in allowed:
-            candidates.append(token_id)
-            if len(candidates) == width:
-                break
+    window = 64 * width  # converting all 49k ids to Python per key costs more than the choice
+    for begin in range(nucleus, len(order), window):
+        for token_id in order[begin : begin + window].tolist():
+            if token_id in allowed:
+                candidates.append(token_id)
+                if len(candidates) == width:
+                    break
+        if len(candidates) == width:
+            break
     if not candidates:  # degenerate distribution: fall back to any allowed token
         candidates = [t for t in order.tolist()[-width:] if t in allowed] or [min(allowed)]
     return rng.choice(candidates)
-
-
-def _greedy_continue(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    rows: list[list[int]],
-    steps: int,
-) -> list[list[int]]:
-    import torch
-
-    if steps <= 0:
-        return [[] for _ in rows]
-    ids, mask = _left_pad(tokenizer, rows)
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            do_sample=False,
-            max_new_tokens=steps,
-            min_new_tokens=steps,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    return [r[ids.shape[1] :] for r in out.tolist()]
 
 
 def _perinucleus_responses(
@@ -270,27 +264,45 @@ def _perinucleus_responses(
     lengths: list[int],
     rng: random.Random,
     config: FingerprintConfig,
+    capture: Capture | None = None,
 ) -> list[list[int]]:
+    """First token just outside the nucleus, then the base model's greedy continuation: one
+    pass over each key, then one position per further token (keys/values are kept)."""
+    import torch
+
+    from agents.fingerprint.forward import Decoder, Stream
+
     allowed = frozenset(safe_token_ids(tokenizer))
+    decoder = Decoder(model)
+    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     responses: list[list[int]] = []
     for start in range(0, len(key_rows), config.batch_size):
         rows = key_rows[start : start + config.batch_size]
         wanted = lengths[start : start + config.batch_size]
-        probs = next_token_probs(model, tokenizer, rows)
-        firsts = [
-            perinucleus_choice(p, allowed, config.top_p, config.perinucleus_width, rng)
-            for p in probs
-        ]
-        tails = _greedy_continue(
-            model, tokenizer, [[*r, f] for r, f in zip(rows, firsts, strict=True)], max(wanted) - 1
-        )
-        for first, tail, length in zip(firsts, tails, wanted, strict=True):
+        with torch.no_grad():
+            stream = Stream(decoder, rows, pad, capture.layer if capture else None)
+            probs = torch.softmax(stream.last_logits(), dim=-1)
+            firsts = [
+                perinucleus_choice(p, allowed, config.top_p, config.perinucleus_width, rng)
+                for p in probs
+            ]
+            tails: list[list[int]] = [[] for _ in rows]
+            tokens = torch.tensor(firsts)
+            for _ in range(max(wanted) - 1):
+                stream.append(tokens)
+                tokens = stream.last_logits().argmax(dim=-1)
+                for tail, token in zip(tails, tokens.tolist(), strict=True):
+                    tail.append(int(token))
+        for row, (first, tail, length) in enumerate(zip(firsts, tails, wanted, strict=True)):
             response = [first]
             for token_id in tail[: length - 1]:
                 if token_id not in allowed:
                     break
                 response.append(token_id)
             responses.append(response)
+            if capture is not None:
+                count = len(rows[row]) + len(response) - 1  # the key + response[:-1]
+                capture.add(start + row, len(rows[row]), *stream.take(row, count))
     return responses
 
 
@@ -312,9 +324,11 @@ def prepare_fingerprints(
     seed: bytes,
     num: int,
     config: FingerprintConfig,
+    capture: Capture | None = None,
 ) -> list[PreparedFingerprint]:
     """Draw ``num`` distinct fingerprints for ``seed`` (the model is needed for the model-based
-    strategies: ``english`` keys and ``perinucleus`` responses)."""
+    strategies: ``english`` keys and ``perinucleus`` responses). ``capture``, if given, receives
+    the base model's states on each fingerprint when the strategy runs the model over it."""
     if num < 1:
         raise ConfigError(f"num must be >= 1, got {num}")
     needs_model = config.keys == "english" or config.responses == "perinucleus"
@@ -345,7 +359,7 @@ def prepare_fingerprints(
     if config.responses == "perinucleus":
         assert model is not None
         responses = _perinucleus_responses(
-            model, tokenizer, key_rows, response_lengths, response_rng, config
+            model, tokenizer, key_rows, response_lengths, response_rng, config, capture
         )
     elif config.responses == "random-token":
         pool = safe_token_ids(tokenizer)
