@@ -81,19 +81,17 @@ def summarize(demo: Demo, steps: list[dict[str, Any]], total_s: float) -> dict[s
     ):
         address = demo.parties[role].address
         parties.append(_party(LABELS[role], what, address, observed, expected))
+    treasury_cut = f"{observed.cuts[0] / 100:g}% of every fee"
+    infra_cut = f"{observed.cuts[2] / 100:g}% of every fee"
     if observed.treasury == observed.infrastructure:
-        parties.append(
-            _party(
-                "treasury + infra",
-                "same account in the dev profile",
-                observed.treasury,
-                observed,
-                expected,
-            )
-        )
+        what = f"{treasury_cut} + {infra_cut} (one account in the dev profile)"
+        parties.append(_party("treasury + infra", what, observed.treasury, observed, expected))
     else:
-        parties.append(_party("treasury", "", observed.treasury, observed, expected))
-        parties.append(_party("infrastructure", "", observed.infrastructure, observed, expected))
+        for name, address, what in (
+            ("treasury", observed.treasury, treasury_cut),
+            ("infrastructure", observed.infrastructure, infra_cut),
+        ):
+            parties.append(_party(name, what, address, observed, expected))
     out["parties"] = parties
     out["protocolCut"] = expected.protocol_cut
     out["split"] = {
