@@ -106,11 +106,12 @@ PROD = Profile(
 # Same economics, minutes instead of days, so the demo shows a whole story quickly.
 DEV = PROD._replace(
     epoch_length=60,
-    exit_delay=900,
+    exit_delay=1200,
     delivery_timeout=600,
     timelock_delay=60,
     voting_period=300,
-    report_grace=30,
+    # 2 min: an honest host on a loaded 2-core machine still reports before the grace ends
+    report_grace=120,
     reveal_window=300,
     liveness=120,
     arbitration_window=300,

@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 # Test-only fault injection: exit abruptly (like kill -9) right after the named step.
 CRASH_AFTER_ENV = "OML_PROVER_CRASH_AFTER"
 
+SCREEN_POOL = 4  # screening draws from up to this many times screen_keys exposed keys per copy
+
 TERMINAL = {
     LeakState.UPHELD: "upheld",
     LeakState.REJECTED: "rejected",
@@ -375,7 +377,7 @@ class Prover:
             done = self._submit_under_report(finding, report)
             if done:
                 submitted.append(done)
-        for a, b in rules.equivocations(self.state.receipts()):
+        for a, b in rules.equivocations(self.state.receipts_sharing_a_seq()):
             done = self._submit_equivocation(a, b, report)
             if done:
                 submitted.append(done)
@@ -644,15 +646,14 @@ class Prover:
         if not copies:
             self.state.record_watch_result(url, {"copies": 0})
             return []
-        # stage 1: screening (any keys not yet published), to spend fresh keys only on suspects
+        # stage 1: screening, to spend fresh keys only on suspects. It draws at random from a
+        # small rotating pool of already-exposed keys (grown from fresh ones up to
+        # SCREEN_POOL x screen_keys), so clean endpoints cost no fresh keys after the first
+        # sessions and no screening prompt repeats every time.
         if s.screen_keys > 0:
             screen: list[KeyMaterial] = []
             for row in copies:
-                pool = self.state.keys(row.copy_id, ("fresh", "exposed"))
-                if len(pool) < s.screen_keys:
-                    self.refresh_keys([row])
-                    pool = self.state.keys(row.copy_id, ("fresh", "exposed"))
-                screen += self.rng.sample(pool, min(s.screen_keys, len(pool)))
+                screen += self._screening_keys(row)
             exchanges = self._probe_keys(url, screen, model_name, "screen")
             report.watch_probes += len(exchanges)
             hits = {e.key.copy_id for e in exchanges if e.key is not None and e.matched}
@@ -720,6 +721,16 @@ class Prover:
         self.state.record_watch_result(url, result)
         report.detections += found
         return found
+
+    def _screening_keys(self, row: CopyRow) -> list[KeyMaterial]:
+        want = self.settings.screen_keys
+        pool = self.state.keys(row.copy_id, ("exposed",))
+        grow = SCREEN_POOL * want - len(pool)
+        if grow > 0:
+            if self.state.count_keys(row.copy_id) < grow:
+                self.refresh_keys([row])
+            pool += self.state.keys(row.copy_id, ("fresh",), limit=grow)
+        return self.rng.sample(pool, min(want, len(pool)))
 
     def _probe_keys(
         self, url: str, keys: list[KeyMaterial], model_name: str | None, purpose: str

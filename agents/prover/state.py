@@ -515,8 +515,17 @@ class ProverState:
             for r in rows
         ]
 
-    def receipts_with_seq(self, copy_id: int, seq: int) -> list[StoredReceipt]:
-        return [r for r in self.receipts(copy_id=copy_id) if r.seq == seq]
+    def receipts_sharing_a_seq(self) -> list[StoredReceipt]:
+        """Receipts whose (copy, seq) appears more than once: the equivocation candidates."""
+        pairs = {
+            (int(c), int(q))
+            for c, q in self.query(
+                "SELECT copy_id, seq FROM receipt GROUP BY copy_id, seq HAVING COUNT(*) > 1"
+            )
+        }
+        if not pairs:
+            return []
+        return [r for r in self.receipts() if (r.copy_id, r.seq) in pairs]
 
     def set_receipt_status(self, ids: list[int], status: str) -> None:
         with self.transaction() as db:
