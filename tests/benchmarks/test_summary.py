@@ -1,0 +1,340 @@
+"""benchmarks/summary.py on fixture results in tmp_path: newest file per benchmark, every figure
+beside its goal, "not run yet" for what is missing, and nothing invented."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "summary.py"
+
+
+@pytest.fixture(scope="module")
+def summary() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_summary", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+MACHINE = {
+    "cpu": "AMD EPYC",
+    "cores": 2,
+    "memory_gib": 23.5,
+    "python": "3.11.7",
+    "platform": "Linux-x86_64",
+    "load_average": [1.5, 1.0, 0.5],
+    "torch": "2.13.0+cpu",
+    "torch_threads": 2,
+}
+
+
+def storage(peak: float = 73.3) -> dict[str, Any]:
+    phase = {"seconds": 10.0, "peak_rss_mb": peak}
+    return {
+        "benchmark": "storage",
+        "date": "2026-11-25T05:14:24+00:00",
+        "machine": {"cpu": "AMD EPYC", "cores": 2, "memory_mb": 24105, "python": "3.11.7"},
+        "file_bytes": 2_048_000_000,
+        "phases": {
+            "plain_add": {**phase, "mb_per_s": 26.4},
+            "plain_cat": {**phase, "mb_per_s": 149.2},
+            "add": {**phase, "mb_per_s": 49.2},
+            "get": {**phase, "mb_per_s": 75.0},
+            "publish_enc": {**phase, "mb_per_s": 27.7},
+            "fetch_enc": {**phase, "mb_per_s": 80.6},
+        },
+        "peak_rss_mb_oml": peak,
+        "load_average_during_run": "3.3-6.6",
+    }
+
+
+HOST = {
+    "date": "2026-11-24T03:41:38+00:00",
+    "machine": {**MACHINE, "cpus": 2},
+    "median_of_rounds": {
+        "off": {"requests_per_s": 67.9, "p50_ms": 218.2, "p99_ms": 343.6},
+        "on": {"requests_per_s": 71.0, "p50_ms": 217.2, "p99_ms": 291.1},
+    },
+    "throughput_cost_pct": -4.6,
+    "receipt_cost": {"sign_ms": 0.105, "sign_and_commit_fsync_ms": 0.534},
+}
+
+ORACLE = {
+    "benchmark": "oracle",
+    "date": "2026-11-25",
+    "machine": MACHINE,
+    "runs": [
+        {
+            "model": "tiny",
+            "model_mb": 16.4,
+            "fingerprints": 16,
+            "latency_s": 197.0,
+            "steps_s": {
+                "fetch": 0.5,
+                "fingerprint": 192.5,
+                "verify": 3.1,
+                "encrypt": 0.03,
+                "upload": 0.8,
+                "deliver": 0.06,
+            },
+            "recall": 1.0,
+        }
+    ],
+}
+
+
+def prover(fpp: float = 3.2e-12, slashed: float | None = 151.3) -> dict[str, Any]:
+    probe = {
+        "maxTokens": 16,
+        "probes": 200,
+        "probesPerSecond": 12.5,
+        "latencyP50ms": 70.1,
+        "latencyP99ms": 120.0,
+        "receiptCheckMs": 1.1,
+        "receiptStoreMs": 0.4,
+    }
+    return {
+        "machine": {
+            "date": "2026-11-26T10:00:00+00:00",
+            "cpus": 2,
+            "memoryGiB": 23.5,
+            "platform": "Linux",
+            "python": "3.11.7",
+            "torch": "2.13.0+cpu",
+            "loadAverage": [2.0, 2.0, 2.0],
+        },
+        "probes": [probe, {**probe, "maxTokens": 4, "probesPerSecond": 30.0}],
+        "leak": {
+            "windows": {
+                "epoch_length": 60,
+                "reveal_window": 60,
+                "liveness": 120,
+                "arbitration_window": 60,
+            },
+            "blockTimeSeconds": 2.0,
+            "leakToSlashSeconds": slashed,
+            "accusations": [
+                {
+                    "copyId": 2,
+                    "matched": 14,
+                    "queried": 16,
+                    "falsePositiveProbability": fpp,
+                    "copiesTested": 2,
+                    "familyFalsePositiveBound": 2 * fpp,
+                    "threshold": 5e-10,
+                },
+            ],
+            "control": {"decisions": [{"accused": False}], "keysMatched": 1, "keysAsked": 32},
+        },
+    }
+
+
+def fp_run(method: str, num: int, recall: float, ppl: float, spf: float) -> dict[str, Any]:
+    return {
+        "method": method,
+        "num": num,
+        "seconds_per_fingerprint": spf,
+        "recall": recall,
+        "perplexity_change": ppl,
+        "base_model_matches": {"matched": 0, "queried": 128},
+        "robustness": {"wrapper:eval-a": 0.97, "wrapper:eval-b": 0.93, "int8-dynamic": 1.0},
+    }
+
+
+def fingerprint(cores: int = 2, spf: float = 0.41) -> dict[str, Any]:
+    return {
+        "date": "2026-11-27T08:00:00+00:00",
+        "machine": {**MACHINE, "cores": cores},
+        "base_perplexity": 33.7,
+        "runs": [
+            fp_run("ours", 1024, 0.995, 0.021, spf),
+            fp_run("naive-full-ft", 1024, 1.0, 0.16, 0.3),
+        ],
+    }
+
+
+GAS_MD = """# Gas per operation
+
+Generated by `benchmarks/gas.py` on 2026-11-25 (x86_64, solc 0.8.30, optimizer 200 runs, Anvil).
+
+| operation | gas | note |
+|---|---:|---|
+| reportUsage (depth 0, steady state) | 71,299 | the goal's figure |
+| reportUsage (depth 8, steady state) | 71,310 | the goal's figure |
+| claim (recipient already holds the token) | 44,551 |  |
+"""
+
+
+def write(folder: Path, name: str, doc: dict[str, Any]) -> None:
+    (folder / name).write_text(json.dumps(doc))
+
+
+def rows_of(text: str, section: str) -> list[list[str]]:
+    """The figure table of one ``## section`` as lists of cells."""
+    body = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return [
+        [c.strip() for c in line.strip("|").split(" | ")]
+        for line in body.splitlines()
+        if line.startswith("| ") and not line.startswith("| figure")
+    ]
+
+
+def row(text: str, section: str, figure: str) -> list[str]:
+    matches = [r for r in rows_of(text, section) if r[0].startswith(figure)]
+    assert len(matches) == 1, (figure, rows_of(text, section))
+    return matches[0]
+
+
+def run(summary: ModuleType, tmp_path: Path) -> tuple[int, str]:
+    out = tmp_path / "results" / "summary.md"
+    code = summary.main(
+        ["--results", str(tmp_path / "results"), "--gas-md", str(tmp_path / "gas.md")]
+    )
+    return code, out.read_text()
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    write(folder, "storage-2026-11-20.json", storage(peak=512.0))  # older: must be ignored
+    write(folder, "storage-2026-11-25.json", storage())
+    write(folder, "storage-2026-11-30-draft.json", storage(peak=999.0))  # not <name>-<date>
+    write(folder, "host-2026-11-24.json", HOST)
+    write(folder, "oracle-2026-11-25.json", ORACLE)
+    write(folder, "prover-2026-11-26.json", prover())
+    write(folder, "fingerprint-2026-11-27.json", fingerprint())
+    (tmp_path / "gas.md").write_text(GAS_MD)
+    return folder
+
+
+def test_every_figure_beside_its_goal(summary: ModuleType, tmp_path: Path, results: Path) -> None:
+    code, text = run(summary, tmp_path)
+    assert code == 0
+    # sources: each with its own date and machine
+    assert (
+        "| storage | [storage-2026-11-25.json](storage-2026-11-25.json) | 2026-11-25T05:14" in text
+    )
+    assert "| host | [host-2026-11-24.json](host-2026-11-24.json) | 2026-11-24T03:41:38" in text
+    assert "| prover | [prover-2026-11-26.json](prover-2026-11-26.json) | 2026-11-26T10:00" in text
+    assert "| gas | [gas.md](../gas.md) | 2026-11-25 | x86_64, solc 0.8.30" in text
+    assert "AMD EPYC, 2 cores, 23.5 GiB" in text and "load average during run 3.3-6.6" in text
+
+    rss = row(text, "Storage", "peak RSS streaming a 2.05 GB file")
+    assert rss[1:] == [
+        "73 MB",
+        "< 300 MB for 2 GB",
+        "yes",
+        "[storage-2026-11-25.json](storage-2026-11-25.json)",
+    ]
+    assert "1.86× plain ipfshttpclient add" in row(text, "Storage", "verified add")[1]
+
+    assert row(text, "Host", "receipt signing + commit")[1:4] == ["0.534 ms", "< 2 ms", "yes"]
+    assert row(text, "Host", "requests/s")[1] == "71.0 vs 67.9"
+    assert row(text, "Host", "throughput cost")[1:4] == ["-4.6%", "< 5%", "yes"]
+
+    assert row(text, "Oracle", "AccessRequested→CopyDelivered, tiny")[1:4] == [
+        "197.0 s",
+        "report",
+        "—",
+    ]
+    assert row(text, "Oracle", "tiny model: step fingerprint")[1] == "192.50 s"
+    assert row(text, "Oracle", "AccessRequested→CopyDelivered, SmolLM2")[1] == "not run yet"
+
+    assert row(text, "Prover", "probes/s against a local host (tiny model, max_tokens 4")[
+        1
+    ].startswith("30.0 probes/s")
+    assert row(text, "Prover", "time from leak to slash")[1] == "151.3 s"
+    fpp = row(text, "Prover", "false-positive probability, accusation of copy 2")
+    assert fpp[1].startswith("3.20e-12") and fpp[2:4] == ["≤ 1e-9", "yes"]
+
+    assert row(text, "Fingerprinting", "fingerprints embedded")[1:4] == ["1024", "≥ 1024", "yes"]
+    assert row(text, "Fingerprinting", "recall, N=1024")[1:4] == [
+        "0.995 (naive: 1.000)",
+        "≥ 0.99",
+        "yes",
+    ]
+    assert row(text, "Fingerprinting", "perplexity increase")[1:4] == [
+        "+2.1% (naive: +16.0%)",
+        "≤ 3%",
+        "yes",
+    ]
+    spf = row(text, "Fingerprinting", "seconds per fingerprint, N=1024, on 2 cores")
+    assert spf[1:4] == ["0.410 s (naive: 0.300 s)", "≤ 0.5 s on 2 cores", "yes"]
+    retention = row(text, "Fingerprinting", "retention under 2 system prompts")
+    assert retention[1].startswith("95%") and retention[2:4] == ["≥ 94%", "yes"]
+    assert row(text, "Fingerprinting", "recall under int8-dynamic")[1] == "1.00 (naive: 1.00)"
+
+    assert row(text, "Gas", "reportUsage depth 8 vs depth 0")[1:4] == [
+        "+0.02%",
+        "constant in depth (within 5%)",
+        "yes",
+    ]
+    assert row(text, "Gas", "claim gas")[1:4] == ["44,551", "< 60,000", "yes"]
+    assert "512" not in text and "999" not in text  # older and odd-named files unused
+    assert "Goals: **" in text and "0 not met**" in text
+
+
+def test_missing_benchmarks_are_not_run_yet(summary: ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    write(tmp_path / "results", "host-2026-11-24.json", HOST)
+    code, text = run(summary, tmp_path)
+    assert code == 0
+    for name in ("storage", "oracle", "prover", "fingerprint", "gas"):
+        assert f"| {name} | not run yet | — | — |" in text
+    for section in ("Storage", "Oracle", "Prover", "Fingerprinting", "Gas"):
+        rows = rows_of(text, section)
+        assert rows and all(r[1] == "not run yet" and r[3] == "—" for r in rows), rows
+    assert row(text, "Prover", "false-positive probability")[2] == "≤ 1e-9"
+    assert "not run yet: storage, oracle, prover, fingerprint, gas" in text
+
+
+def test_goals_missed(summary: ModuleType, tmp_path: Path, results: Path) -> None:
+    write(results, "storage-2026-11-26.json", storage(peak=350.0))
+    write(results, "prover-2026-11-26.json", prover(fpp=2e-9, slashed=None))
+    write(results, "fingerprint-2026-11-27.json", fingerprint(spf=0.7))
+    code, text = run(summary, tmp_path)
+    assert code == 0
+    assert row(text, "Storage", "peak RSS")[1:4] == ["350 MB", "< 300 MB for 2 GB", "no"]
+    assert row(text, "Prover", "time from leak to slash")[1:4] == [
+        "no slash within the run",
+        "report",
+        "no",
+    ]
+    assert row(text, "Prover", "false-positive probability, accusation")[3] == "no"
+    assert row(text, "Fingerprinting", "seconds per fingerprint")[3] == "no"
+    assert "4 not met**" in text
+
+
+@pytest.mark.parametrize(
+    ("cores", "spf", "expected"), [(4, 0.3, "—"), (4, 0.7, "no"), (1, 0.4, "yes"), (1, 0.6, "—")]
+)
+def test_seconds_per_fingerprint_goal_is_on_two_cores(
+    summary: ModuleType, tmp_path: Path, results: Path, cores: int, spf: float, expected: str
+) -> None:
+    write(results, "fingerprint-2026-11-27.json", fingerprint(cores=cores, spf=spf))
+    _, text = run(summary, tmp_path)
+    assert row(text, "Fingerprinting", "seconds per fingerprint")[3] == expected
+
+
+def test_unreadable_results_are_reported(
+    summary: ModuleType, tmp_path: Path, results: Path
+) -> None:
+    (results / "host-2026-11-28.json").write_text('{"date": "2026-11-28", "machine": {}}')
+    (results / "oracle-2026-11-28.json").write_text("{not json")
+    code, text = run(summary, tmp_path)
+    assert code == 1
+    assert "**Results file could not be read**: `KeyError: 'receipt_cost'`" in text
+    assert "JSONDecodeError" in text
+    assert row(text, "Host", "receipt signing + commit overhead")[1:3] == ["unreadable", "< 2 ms"]
+    assert "unreadable results: host, oracle" in text
+    assert row(text, "Storage", "peak RSS")[3] == "yes"  # the others are still summarised
