@@ -55,6 +55,9 @@ def test_registry_lists_the_built_in_scenarios() -> None:
         "front-running-challenger",
         "host-exits-before-challenge",
         "missed-report-host",
+        "leaked-copy",
+        "leaked-after-finetune",
+        "colluding-merge",
     } <= names
 
 
@@ -124,6 +127,41 @@ def test_missed_report_host(dev: DevChain) -> None:
     outcome = _run(dev, "missed-report-host")
     assert _actual(outcome, "challenge within the grace") == "ReportGraceNotOver"
     assert _actual(outcome, "collateral slashed") == COLLATERAL // 20  # 500 bps
+
+
+def _leak_slashed(outcome: Outcome, hosts: list[str]) -> None:
+    """A leak the prover bot caught: Upheld, whole collateral slashed (dev profile: 10,000
+    bps), forced exit, reward min(30% of 1,000, cap 300) per copy, accused at <= 1e-9."""
+    for host in hosts:
+        assert _actual(outcome, f"{host}: challenge state") == "Upheld"
+        assert _actual(outcome, f"{host}: collateral slashed") == COLLATERAL
+        assert _actual(outcome, f"{host}: copy state") == "Exiting"
+        assert _actual(outcome, f"{host}: prover's reward (min(slash x rewardBps, cap))") == (
+            300 * USD
+        )
+        assert 0 < outcome.facts[f"falsePositiveProbability({host})"] <= 1e-9
+        assert outcome.facts[f"arbiterCheck({host})"]["familyFalsePositive"] <= 1e-9
+    assert _actual(outcome, "prover's wallet: bonds back plus the rewards, claimed") == (
+        len(hosts) * 300 * USD
+    )
+
+
+def test_leaked_copy(dev: DevChain) -> None:
+    outcome = _run(dev, "leaked-copy")
+    _leak_slashed(outcome, ["host"])
+
+
+def test_leaked_after_finetune(dev: DevChain) -> None:
+    outcome = _run(dev, "leaked-after-finetune")
+    _leak_slashed(outcome, ["host"])
+    tuned = outcome.facts["finetune"]
+    assert tuned["perplexityAfter"] < tuned["perplexityBefore"]
+
+
+def test_colluding_merge(dev: DevChain) -> None:
+    outcome = _run(dev, "colluding-merge")
+    _leak_slashed(outcome, ["host-a", "host-b"])
+    assert len(set(outcome.facts["challengeIds"].values())) == 2
 
 
 def test_scenarios_replay_on_the_same_chain(dev: DevChain) -> None:

@@ -26,6 +26,7 @@ from agents.dev.errors import ScenarioError
 BUILTIN_MODULES = (
     "agents.dev.scenarios.provable",
     "agents.dev.scenarios.leak",
+    "agents.dev.scenarios.leaked",
 )
 
 ScenarioFn = Callable[["ScenarioContext"], None]
