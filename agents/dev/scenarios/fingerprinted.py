@@ -255,6 +255,7 @@ class LeakWorld:
     keys: Server
     store: MemoryIpfs
     servers: list[Server] = field(default_factory=list)
+    provers: list[Prover] = field(default_factory=list)
 
     @property
     def dev(self) -> DevChain:
@@ -330,12 +331,15 @@ class LeakWorld:
             ttl_s=config.key_request_ttl_s,
         )
         bot = Prover(config, chain, state, client, ipfs=cast(Any, self.store))
+        self.provers.append(bot)
         return actor, bot
 
     def close(self) -> None:
         for server in reversed(self.servers):
             server.stop()
         self.keys.stop()
+        for bot in self.provers:
+            bot.state.db.close()
 
 
 @contextmanager
