@@ -28,7 +28,7 @@ from web3 import Web3
 
 from agents.chain.keystore import dev_account, public_key_bytes
 from agents.chain.protocol import Protocol
-from agents.fingerprint.embedding import EmbedConfig
+from agents.dev.scenarios.fingerprinted import tiny_embed_config
 from agents.fingerprint.models import make_tiny_model
 from agents.host.api import ServingConfig, create_app
 from agents.host.chain import HostChain
@@ -52,14 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE = REPO_ROOT / ".cache" / "prover-test"
 # The tiny model is random: a large step, every layer trains, little benign data (the utility
 # of a random model is not what these tests are about).
-TINY = EmbedConfig(
-    train_layers=None,
-    learning_rate=1e-2,
-    progress=False,
-    max_epochs=60,
-    augment_fraction=1.0,
-    benign_sequences=8,
-)
+TINY = tiny_embed_config()
 FINGERPRINTS = 32
 PRICE = 1_000  # 0.001 mUSD per call
 COLLATERAL = 10_000_000  # 10 mUSD

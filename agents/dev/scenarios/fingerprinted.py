@@ -42,6 +42,7 @@ from agents.dev.devchain import DevChain
 from agents.dev.errors import ScenarioError
 from agents.dev.scenarios.common import COLLATERAL, HOST_FUNDS, PRICE, bonded_prover
 from agents.dev.scenarios.registry import ScenarioContext
+from agents.oracle.adapters import ChainAdapter
 
 if TYPE_CHECKING:
     from agents.dev.actors import Prover as ProverActor
@@ -145,29 +146,17 @@ class MemoryIpfs:
 # ---------------------------------------------------------------------- oracle ports
 
 
-class ImpersonatedOracleChain:
+class ImpersonatedOracleChain(ChainAdapter):
     """The oracle's chain port: reads through a protocol client, delivers as the oracle role."""
 
     def __init__(self, dev: DevChain, reader: Creator) -> None:
+        super().__init__(reader.protocol)
         self.dev = dev
-        self.protocol = reader.protocol
-
-    def model_version(self, model_id: int, version: int) -> ModelVersion:
-        from agents.oracle.ports import ModelVersion
-
-        info = self.protocol.version(model_id, version)
-        return ModelVersion(model_id, version, info.weights_cid, info.manifest_cid)
-
-    def is_delivered(self, copy_id: int) -> bool:
-        return self.protocol.is_delivered(copy_id)
 
     def deliver(self, copy_id: int, fp_root: bytes, fp_count: int, copy_cid: str) -> str:
         call = self.dev.access.functions.deliverCopy(copy_id, fp_root, fp_count, copy_cid)
         receipt = self.dev.send_as(self.dev.role("oracle"), call, label="deliverCopy")
         return str(receipt["transactionHash"].to_0x_hex())
-
-    def is_prover(self, address: str) -> bool:
-        return self.protocol.is_prover(address)
 
 
 class LocalModelStorage:
