@@ -56,7 +56,13 @@ def network() -> Iterator[str]:
         pytest.skip(f"the test world is not up ({world.rpc_url}, {world.ipfs_api_url}): make test")
     name = f"test-demo-{uuid.uuid4().hex[:8]}"
     done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "tests" / "e2e" / "deploy_demo.py"), world.rpc_url, name],
+        [
+            sys.executable,
+            str(REPO_ROOT / "tests" / "dev" / "deploy_protocol.py"),
+            world.rpc_url,
+            name,
+            "9",  # infrastructure apart from the treasury: both cuts are checked separately
+        ],
         capture_output=True,
         text=True,
         timeout=300,
