@@ -117,6 +117,13 @@ class Demo:
     def copy_id(self, host: str) -> int:
         return int(self.facts[f"copy_{host}"])
 
+    def host_args(self, host: str, *command: str, with_copy: bool = False) -> list[str]:
+        """``oml host`` arguments for ``host`` on the demo's network (and its copy)."""
+        args = ["host", "--network", self.network, "--account", self.keystore(host)]
+        if with_copy:
+            args += ["--copy-id", str(self.copy_id(host))]
+        return [*args, *command]
+
     def state_dir(self, name: str) -> Path:
         return self.run_dir / name
 
@@ -386,12 +393,8 @@ def request_access(demo: Demo) -> str:
     model = demo.facts["model_tuned"]
     out = []
     for host in ("host_a", "host_b"):
-        args = [
-            "host",
-            "--network",
-            demo.network,
-            "--account",
-            demo.keystore(host),
+        args = demo.host_args(
+            host,
             "request-access",
             str(model),
             "--endpoint",
@@ -399,7 +402,7 @@ def request_access(demo: Demo) -> str:
             "--collateral",
             str(demo.settings.collateral),
             "--json",
-        ]
+        )
         done = demo.supervisor.run(host, oml(*args), json_output=True)
         demo.facts[f"copy_{host}"] = int(done["copy_id"])
         out.append(f"{LABELS[host]} copy {done['copy_id']}")
@@ -438,18 +441,7 @@ def fetch_copies(demo: Demo) -> str:
     for host in ("host_a", "host_b"):
         copy_id = demo.copy_id(host)
         folder = demo.state_dir(f"{host}-copy")
-        args = [
-            "host",
-            "--network",
-            demo.network,
-            "--account",
-            demo.keystore(host),
-            "fetch-copy",
-            str(copy_id),
-            "--out",
-            str(folder),
-            "--json",
-        ]
+        args = demo.host_args(host, "fetch-copy", str(copy_id), "--out", str(folder), "--json")
         done = demo.supervisor.run(host, oml(*args), json_output=True)
         demo.facts[f"{host}_dir"] = str(folder)
         out.append(f"copy {copy_id} ({int(done['size']) / 1e6:.1f} MB) decrypted by {LABELS[host]}")
@@ -472,20 +464,15 @@ def start_hosts(demo: Demo) -> str:
 
 
 def _start_host(demo: Demo, host: str) -> None:
-    args = [
-        "host",
-        "--network",
-        demo.network,
-        "--account",
-        demo.keystore(host),
-        "--copy-id",
-        str(demo.copy_id(host)),
+    args = demo.host_args(
+        host,
         "serve",
         "--model-dir",
         demo.facts[f"{host}_dir"],
         "--port",
         str(demo.port(1 if host == "host_a" else 2)),
-    ]
+        with_copy=True,
+    )
     demo.supervisor.start(host, oml_on_chain_time("-v", *args), env=demo.host_env(host))
 
 
@@ -685,17 +672,7 @@ def _report_from_books(demo: Demo) -> bool:
     info = demo.dev.copy(demo.copy_id("host_b"))
     if int(info["state"]) not in (2, 3):  # Active, Exiting
         return False
-    args = [
-        "host",
-        "--network",
-        demo.network,
-        "--account",
-        demo.keystore("host_b"),
-        "--copy-id",
-        str(demo.copy_id("host_b")),
-        "report",
-        "--json",
-    ]
+    args = demo.host_args("host_b", "report", "--json", with_copy=True)
     try:
         demo.supervisor.run(
             "host_b-books",
