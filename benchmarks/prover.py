@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -32,27 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, machine, write_results
+
 sys.path.insert(0, str(ROOT / "tests" / "prover"))
 sys.path.insert(0, str(ROOT / "tests" / "host"))
-sys.path.insert(0, str(ROOT))
 
 VC = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-
-
-def machine() -> dict[str, Any]:
-    import torch
-
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "memoryGiB": round(memory / 2**30, 1),
-        "torch": torch.__version__,
-        "loadAverage": os.getloadavg(),
-    }
 
 
 # --------------------------------------------------------------------------- 1. probes/s
@@ -316,11 +300,11 @@ def _control_matches(prover: Any, url: str) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        f"# Prover benchmark — {m['date'][:10]}",
+        f"# Prover benchmark — {result['date'][:10]}",
         "",
-        f"Machine: {m['cpus']} CPUs, {m['memoryGiB']} GiB, {m['platform']}, Python "
-        f"{m['python']}, torch {m['torch']}; load average at start {m['loadAverage']} "
-        "(shared machine).",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['platform']}, "
+        f"Python {m['python']}, torch {m.get('torch', '-')}; load average at the end "
+        f"{m['load_average']} (shared machine).",
         "",
         "## Probes per second against a local host",
         "",
@@ -379,15 +363,14 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--skip-leak", action="store_true")
     args = parser.parse_args()
-    result: dict[str, Any] = {"machine": machine()}
+    result: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     result["probes"] = [bench_probes(args.probes, 16), bench_probes(args.probes, 4)]
     print(json.dumps(result["probes"], indent=1))
     if not args.skip_leak:
         result["leak"] = bench_leak_to_slash()
         print(json.dumps(result["leak"], indent=1))
-    out = ROOT / "benchmarks" / "results" / f"prover-{result['machine']['date'][:10]}"
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(render(result))
+    result["machine"] = machine()  # after the runs: torch is loaded, the load is the run's
+    write_results("prover", result, render(result))
     print(render(result))
     return 0
 
