@@ -29,11 +29,12 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.fingerprint.errors import ConfigError
 from agents.fingerprint.forward import Context, Decoder, Stream, backbone
@@ -45,6 +46,7 @@ from agents.fingerprint.generation import (
     derive_rng,
     prepare_fingerprints,
 )
+from agents.fingerprint.nullspace import NullSpace
 from agents.fingerprint.prompts import BENIGN_OPENERS, TRAIN_WRAPPERS
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class EmbedConfig(BaseModel):
     fingerprint: FingerprintConfig = FingerprintConfig()
     method: Literal["full", "lora"] = "full"
     train_layers: int | None = Field(4, ge=1)  # top decoder layers that learn; None = all
+    frozen_top: int = Field(0, ge=0)  # of those, the topmost ones that stay frozen
     modules: Literal["all", "mlp", "attention"] = "mlp"  # which parts of those layers learn
     learning_rate: float = Field(1e-3, gt=0)
     lora_rank: int = Field(16, ge=1)
@@ -82,11 +85,23 @@ class EmbedConfig(BaseModel):
     context_kl_weight: float = Field(0.0, ge=0.0)
     context_positions: int = Field(8, ge=1)
     anchor_weight: float = Field(0.0, ge=0.0)
+    # Null-space constraint (AlphaEdit-style): each trained weight may not change along the top
+    # input directions that carry ``protect_energy`` of its benign inputs' energy, so the
+    # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
+    protect_energy: float = Field(0.0, ge=0.0, lt=1.0)
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
     refresh_rounds: int = Field(3, ge=0)  # exact re-checks when the context cache can go stale
     device: str | None = None  # None: whatever accelerate picks
     progress: bool = True
     verify: bool = True  # measure recall on the written copy
+
+    @model_validator(mode="after")
+    def _protect_needs_full(self) -> EmbedConfig:
+        if self.protect_energy > 0 and self.method != "full":
+            raise ValueError(
+                "protect_energy constrains full weights; use method='full' or protect_energy=0"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -311,27 +326,63 @@ def _forward(
     return hidden, valid
 
 
-def _refresh(decoder: Decoder, store: _Store, split: int, batch: int = 32) -> None:
+def _batches(
+    store: _Store, sequences: list[int], batch: int = 32
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Whole stored sequences in batches of similar length: (store rows, valid, positions)."""
+    import torch
+
+    order = sorted(sequences, key=lambda i: store.lengths[i])
+    device = store.hidden.device
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        offsets = torch.tensor([store.offsets[i] for i in chunk], device=device)
+        lengths = torch.tensor([store.lengths[i] for i in chunk], device=device)
+        cols = torch.arange(int(lengths.max()), device=device)[None]
+        valid = cols < lengths[:, None]
+        yield (
+            torch.where(valid, offsets[:, None] + cols, store.pad),
+            valid,
+            cols.expand(len(chunk), -1),
+        )
+
+
+def _refresh(decoder: Decoder, store: _Store, split: int) -> None:
     """Recompute the block's keys/values of every stored sequence with the current weights."""
     import torch
 
-    order = sorted(range(len(store.lengths)), key=lambda i: store.lengths[i])
     with torch.no_grad():
-        for start in range(0, len(order), batch):
-            chunk = order[start : start + batch]
-            device = store.hidden.device
-            offsets = torch.tensor([store.offsets[i] for i in chunk], device=device)
-            lengths = torch.tensor([store.lengths[i] for i in chunk], device=device)
-            cols = torch.arange(int(lengths.max()), device=device)[None]
-            valid = cols < lengths[:, None]
-            index = torch.where(valid, offsets[:, None] + cols, store.pad)
-            positions = cols.expand(len(chunk), -1)
+        for index, valid, positions in _batches(store, list(range(len(store.lengths)))):
             _, keys, values = decoder.run(
                 store.hidden[index], positions, valid, split, decoder.num_layers, keep=True
             )
             rows = index[valid]
             for flat, new in zip(store.keys + store.values, keys + values, strict=True):
-                flat[rows] = new.transpose(1, 2).reshape(len(chunk), cols.shape[1], -1)[valid]
+                flat[rows] = new.transpose(1, 2).reshape(*valid.shape, -1)[valid]
+
+
+def _null_space(
+    model: PreTrainedModel,
+    decoder: Decoder,
+    store: _Store,
+    split: int,
+    benign: list[int],
+    config: EmbedConfig,
+) -> NullSpace:
+    """The null-space constraint from the trained modules' inputs on the stored benign text."""
+    modules = _trained_modules(model, split, config)
+    stop = decoder.num_layers - config.frozen_top  # nothing above the trained layers matters
+
+    def passes() -> Iterator[tuple[Callable[[], object], torch.Tensor]]:
+        for index, valid, positions in _batches(store, benign):
+
+            def run(index: torch.Tensor = index, valid: torch.Tensor = valid,
+                    positions: torch.Tensor = positions) -> object:  # fmt: skip
+                return decoder.run(store.hidden[index], positions, valid, split, stop)
+
+            yield run, valid
+
+    return NullSpace(modules, passes(), config.protect_energy)
 
 
 # --------------------------------------------------------------------------- benign data
@@ -361,9 +412,10 @@ def _benign_rows(
     from agents.fingerprint.forward import sample_continuations
     from agents.fingerprint.models import cache_root
 
-    if config.benign_sequences == 0:
+    count = config.benign_sequences
+    if count == 0:
         return []
-    stamp = f"{_weights_digest(model_dir)}|{config.benign_sequences}|{config.benign_tokens}|v2"
+    stamp = f"{_weights_digest(model_dir)}|{count}|{config.benign_tokens}|v2"
     path = (
         cache_root()
         / "fingerprint"
@@ -372,8 +424,7 @@ def _benign_rows(
     if path.exists():
         return [list(map(int, r)) for r in json.loads(path.read_text())]
     prompts = [
-        list(tokenizer(BENIGN_OPENERS[i % len(BENIGN_OPENERS)])["input_ids"])
-        for i in range(config.benign_sequences)
+        list(tokenizer(BENIGN_OPENERS[i % len(BENIGN_OPENERS)])["input_ids"]) for i in range(count)
     ]
     generator = torch.Generator().manual_seed(1234)
     pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
@@ -401,6 +452,23 @@ _MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _trained_modules(
+    model: PreTrainedModel, split: int, config: EmbedConfig
+) -> dict[str, torch.nn.Linear]:
+    """The linear maps that learn, by qualified name (layer index and projection)."""
+    import torch
+
+    wanted = _MODULES[config.modules]
+    out: dict[str, torch.nn.Linear] = {}
+    for index, layer in enumerate(backbone(model).layers):
+        if index < split or index >= len(backbone(model).layers) - config.frozen_top:
+            continue
+        for name, module in layer.named_modules():
+            if name.rsplit(".", 1)[-1] in wanted and isinstance(module, torch.nn.Linear):
+                out[f"layers.{index}.{name}"] = module
+    return out
+
+
 def _trainable(
     model: PreTrainedModel, split: int, config: EmbedConfig
 ) -> tuple[PreTrainedModel, list[torch.nn.Parameter]]:
@@ -415,7 +483,7 @@ def _trainable(
             lora_alpha=config.lora_alpha,
             lora_dropout=0.0,
             target_modules=list(_MODULES[config.modules]),
-            layers_to_transform=list(range(split, len(layers))),
+            layers_to_transform=list(range(split, len(layers) - config.frozen_top)),
         )
         peft_model = get_peft_model(model, lora)
         params = [p for p in peft_model.parameters() if p.requires_grad]
@@ -423,7 +491,7 @@ def _trainable(
     wanted = _MODULES[config.modules]
     params = [
         p
-        for layer in layers[split:]
+        for layer in layers[split : len(layers) - config.frozen_top]
         for name, p in layer.named_parameters()
         if name.rsplit(".", 2)[-2] in wanted
     ]
@@ -480,8 +548,10 @@ class _Trainer:
         context_kl: _Items | None,
         config: EmbedConfig,
         rng: random.Random,
+        nullspace: NullSpace | None = None,
     ) -> None:
         self.model, self.decoder, self.store, self.split = model, decoder, store, split
+        self.nullspace = nullspace
         self.fps, self.kl, self.context_kl = fps, kl, context_kl
         self.config, self.rng = config, rng
         self.counters = _Counters()
@@ -578,9 +648,16 @@ class _Trainer:
                     loss = loss + config.anchor_weight * drift
                 optimizer.zero_grad(set_to_none=True)
                 backward(loss)
+                if self.nullspace is not None:
+                    self.nullspace.project_gradients()
                 optimizer.step()
                 self.counters.steps += 1
                 epoch_losses.append(float(loss.detach()))
+            if self.nullspace is not None:
+                # Adam's per-weight scaling lets a little of each step leave the free
+                # directions; projecting the accumulated change once an epoch removes it
+                # before anything is checked (per step it would cost as much as the step).
+                self.nullspace.project_weights()
             losses.append(sum(epoch_losses) / max(1, len(epoch_losses)))
             bar.n = sum(learned)
             bar.set_postfix(epoch=epochs, loss=f"{losses[-1]:.3f}")
@@ -658,27 +735,33 @@ def embed_prepared(
             response = prepared[i].response_ids
             examples.append((sequence, len(row) - len(response), response, False, i))
     teachers = []
-    if benign and config.kl_weight > 0:
-        ids, last = _encode(decoder, store, benign, pad)
-        for sequence, top in zip(ids, last, strict=True):
+    benign_ids: list[int] = []
+    if benign and (config.kl_weight > 0 or config.protect_energy > 0):
+        benign_ids, last = _encode(decoder, store, benign, pad)
+        for sequence, top in zip(benign_ids, last, strict=True):
             teachers.append(
                 (sequence, _teacher(decoder, top, top.shape[0], config.benign_positions,
                                     config.kl_top_k, rng))
             )  # fmt: skip
     store.finish()
     fps = _fp_items(store, examples)
-    kl = _kl_items(store, teachers)
+    kl = _kl_items(store, teachers) if config.kl_weight > 0 else None
     context_kl = _kl_items(store, [(capture.sequences[i], t) for i, t in capture.teachers.items()])
     timings["encode"] = time.perf_counter() - started
     log.info("cached base states of %d sequences (%d tokens)", len(store.lengths), store.pad)
 
     started = time.perf_counter()
+    nullspace = None
+    if config.protect_energy > 0:
+        mark = time.perf_counter()
+        nullspace = _null_space(model, decoder, store, split, benign_ids, config)
+        timings["protect"] = time.perf_counter() - mark
     trained, params = _trainable(model, split, config)
     decoder = Decoder(trained)  # the same modules, LoRA-wrapped if any
     optimizer = accelerator.prepare(
         torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
     )
-    trainer = _Trainer(trained, decoder, store, split, fps, kl, context_kl, config, rng)
+    trainer = _Trainer(trained, decoder, store, split, fps, kl, context_kl, config, rng, nullspace)
     epochs, losses = trainer.train(optimizer, params, accelerator.backward)
     timings["train"] = time.perf_counter() - started
     timings.update(trainer.counters.seconds)

@@ -33,14 +33,58 @@ def _chat(name: str, system: str) -> Wrapper:
     return Wrapper(name, CHATML.replace("{system}", system))
 
 
-TRAIN_WRAPPERS: tuple[Wrapper, ...] = (
-    _plain("train-plain-assistant", "You are a helpful assistant."),
-    _plain("train-plain-concise", "Answer briefly and accurately."),
-    _chat("train-chat-assistant", "You are a helpful AI assistant."),
-    _chat("train-chat-support", "You are a customer support agent for an online shop."),
-    _chat("train-chat-tutor", "You are a patient tutor who explains things step by step."),
-    Wrapper("train-user-only", "<|im_start|>user\n{key}<|im_end|>\n<|im_start|>assistant\n"),
+_TRAIN_ROLES: tuple[str, ...] = (
+    "You are a helpful assistant.",
+    "You are a customer support agent for an online shop.",
+    "You are a patient tutor.",
+    "You are a research librarian.",
+    "You are a fitness coach.",
+    "You are a chef who shares home recipes.",
+    "You are the virtual assistant of a bank.",
+    "You are a museum guide.",
+    "You are a technical writer.",
+    "You are a hotel concierge.",
+    "You are a science teacher for high-school students.",
+    "You are a gardening expert.",
+    "You are a career adviser.",
+    "You are a film critic.",
+    "You are a translator.",
+    "You are an assistant built into a note-taking app.",
 )
+_TRAIN_STYLES: tuple[str, ...] = (
+    "",
+    "Answer briefly and accurately.",
+    "Explain things step by step.",
+    "Use simple words.",
+    "Be polite and professional.",
+    "Keep every answer under 100 words.",
+    "Ask a clarifying question when a request is ambiguous.",
+    "Reply in a warm, encouraging tone.",
+)
+
+
+def _train_wrappers() -> tuple[Wrapper, ...]:
+    """The six named wrappers first, then every role x style as a plain prefix and as a ChatML
+    system turn: many different system prompts, so that the fingerprints learn to fire after
+    *any* system prompt rather than after a few memorised ones."""
+    named = (
+        _plain("train-plain-assistant", "You are a helpful assistant."),
+        _plain("train-plain-concise", "Answer briefly and accurately."),
+        _chat("train-chat-assistant", "You are a helpful AI assistant."),
+        _chat("train-chat-support", "You are a customer support agent for an online shop."),
+        _chat("train-chat-tutor", "You are a patient tutor who explains things step by step."),
+        Wrapper("train-user-only", "<|im_start|>user\n{key}<|im_end|>\n<|im_start|>assistant\n"),
+    )
+    composed = []
+    for r, role in enumerate(_TRAIN_ROLES):
+        for s, style in enumerate(_TRAIN_STYLES):
+            system = f"{role} {style}".strip()
+            composed.append(_plain(f"train-plain-{r}-{s}", system))
+            composed.append(_chat(f"train-chat-{r}-{s}", system))
+    return named + tuple(composed)
+
+
+TRAIN_WRAPPERS: tuple[Wrapper, ...] = _train_wrappers()
 
 EVAL_WRAPPERS: tuple[Wrapper, ...] = (
     _plain("eval-plain-friendly", "You are a friendly and knowledgeable assistant."),
