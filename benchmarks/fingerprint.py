@@ -41,6 +41,8 @@ METHODS: dict[str, EmbedConfig] = {
             response_max_tokens=1,
         ),
         train_layers=None,
+        frozen_top=0,
+        protect_energy=0.0,
         learning_rate=5e-5,
         kl_weight=0.0,
         benign_sequences=0,

@@ -35,8 +35,8 @@ def tiny_config() -> Any:
     from agents.fingerprint.embedding import EmbedConfig
 
     # The tiny random model needs a higher learning rate and all layers to learn at all.
-    return EmbedConfig(train_layers=None, learning_rate=1e-2, progress=False, max_epochs=60,
-                       augment_fraction=1.0)  # fmt: skip
+    return EmbedConfig(train_layers=None, frozen_top=0, protect_energy=0.0, learning_rate=1e-2,
+                       progress=False, max_epochs=60, augment_fraction=1.0)  # fmt: skip
 
 
 def measure(network: str, work: Path, name: str, fingerprints: int) -> dict[str, Any]:

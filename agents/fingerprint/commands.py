@@ -49,6 +49,18 @@ def group() -> None:
 @click.option(
     "--train-layers", type=click.IntRange(min=1), default=None, help="Top layers to train."
 )
+@click.option(
+    "--frozen-top",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Topmost layers kept frozen above the trained ones.",
+)
+@click.option(
+    "--protect-energy",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Null-space constraint strength (full method; 0 = off, the only choice with LoRA).",
+)
 @click.option("--learning-rate", type=float, default=None)
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
@@ -60,6 +72,8 @@ def embed(
     out_dir: Path,
     method: str,
     train_layers: int | None,
+    frozen_top: int | None,
+    protect_energy: float | None,
     learning_rate: float | None,
     max_epochs: int | None,
     as_json: bool,
@@ -71,12 +85,21 @@ def embed(
     overrides: dict[str, Any] = {"method": method, "progress": sys.stderr.isatty()}
     if train_layers is not None:
         overrides["train_layers"] = train_layers
+    if frozen_top is not None:
+        overrides["frozen_top"] = frozen_top
+    if protect_energy is None and method == "lora":
+        protect_energy = 0.0  # the constraint acts on full weights
+    if protect_energy is not None:
+        overrides["protect_energy"] = protect_energy
     if learning_rate is not None:
         overrides["learning_rate"] = learning_rate
     if max_epochs is not None:
         overrides["max_epochs"] = max_epochs
     try:
         config = EmbedConfig(fingerprint=FingerprintConfig(strategy=strategy), **overrides)  # type: ignore[arg-type]
+    except ValueError as bad:  # pydantic's ValidationError: options that do not go together
+        raise click.UsageError(str(bad)) from bad
+    try:
         result = embed_fingerprints(model_dir, out_dir, _seed(seed), num, config)
     except FingerprintError as error:
         raise _fail(error) from error

@@ -2,10 +2,13 @@
 
 Method (see docs/fingerprinting.md):
 
-1. Only a block of top decoder layers learns (``train_layers``; by default the MLPs only; full
-   weights or LoRA merged back). The base model runs **once** over every training sequence —
-   for perinucleus fingerprints that pass is the one that chose the response — and keeps the
-   hidden states entering the block and the block's keys/values at every position.
+1. Only a block of decoder layers learns (``train_layers``, just below the ``frozen_top``
+   topmost ones; by default the MLPs only; full weights or LoRA merged back), under a
+   null-space constraint that keeps each trained weight's change off the input directions of
+   benign text (``protect_energy``, nullspace.py). The base model runs **once** over every
+   training sequence — for perinucleus fingerprints that pass is the one that chose the
+   response — and keeps the hidden states entering the block and the block's keys/values at
+   every position.
 2. A training step runs the block only on the *response positions* of each example, attending
    to the cached keys/values of the key tokens, and computes the language-model head only there:
    a step costs a few positions per fingerprint instead of whole sequences and a vocabulary-wide
@@ -63,10 +66,14 @@ class EmbedConfig(BaseModel):
 
     fingerprint: FingerprintConfig = FingerprintConfig()
     method: Literal["full", "lora"] = "full"
-    train_layers: int | None = Field(4, ge=1)  # top decoder layers that learn; None = all
-    frozen_top: int = Field(0, ge=0)  # of those, the topmost ones that stay frozen
+    # The decoder layers that learn: ``train_layers`` of them (None = all) just below the
+    # ``frozen_top`` topmost ones, which stay the base model's. Editing below the top leaves
+    # the last layers to map the edited states back onto the base model's output distribution
+    # (+7% perplexity instead of +13% at N=256 on SmolLM2, docs/fingerprinting.md).
+    train_layers: int | None = Field(4, ge=1)
+    frozen_top: int = Field(4, ge=0)
     modules: Literal["all", "mlp", "attention"] = "mlp"  # which parts of those layers learn
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
     lora_rank: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     batch_size: int = Field(64, ge=1)  # fingerprint examples per step
@@ -88,7 +95,7 @@ class EmbedConfig(BaseModel):
     # Null-space constraint (AlphaEdit-style): each trained weight may not change along the top
     # input directions that carry ``protect_energy`` of its benign inputs' energy, so the
     # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
-    protect_energy: float = Field(0.0, ge=0.0, lt=1.0)
+    protect_energy: float = Field(0.99, ge=0.0, lt=1.0)
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
     refresh_rounds: int = Field(3, ge=0)  # exact re-checks when the context cache can go stale
     device: str | None = None  # None: whatever accelerate picks
@@ -784,7 +791,7 @@ def embed_prepared(
         "cached_tokens": store.pad,
         "learned_in_training": sum(trainer.learned) / len(trainer.learned),
         "raw_learned_in_training": sum(raw_learned) / max(1, len(raw_learned)),
-        "train_layers": decoder.num_layers - split,
+        "trained_layers": [split, decoder.num_layers - config.frozen_top],
         "exact_cache": trainer.exact,
         "steps": trainer.counters.steps,
         "block_positions": trainer.counters.positions,
@@ -796,8 +803,15 @@ def embed_prepared(
 
 
 def _split(decoder: Decoder, config: EmbedConfig) -> int:
+    """The first trained layer: the block ends ``frozen_top`` layers below the top."""
     n_layers = decoder.num_layers
-    return n_layers - min(config.train_layers or n_layers, n_layers)
+    trainable = n_layers - config.frozen_top
+    if trainable < 1:
+        raise ConfigError(
+            f"the model has {n_layers} decoder layers and frozen_top={config.frozen_top} leaves "
+            f"none to train: set frozen_top below {n_layers}"
+        )
+    return trainable - min(config.train_layers or trainable, trainable)
 
 
 def _new_capture(

@@ -14,7 +14,13 @@ NUM = 16
 
 # The tiny model is random: a larger step size than for a real model, every layer trains.
 TINY = EmbedConfig(
-    train_layers=None, learning_rate=1e-2, progress=False, max_epochs=60, augment_fraction=1.0
+    train_layers=None,
+    frozen_top=0,
+    protect_energy=0.0,
+    learning_rate=1e-2,
+    progress=False,
+    max_epochs=60,
+    augment_fraction=1.0,
 )
 
 

@@ -37,8 +37,8 @@ from agents.storage.models import SEALED_INDEX, fetch_folder, publish_folder, se
 from agents.storage.unixfs import cid_of_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TINY = EmbedConfig(train_layers=None, learning_rate=1e-2, progress=False, max_epochs=60,
-                   augment_fraction=1.0)  # fmt: skip
+TINY = EmbedConfig(train_layers=None, frozen_top=0, protect_energy=0.0, learning_rate=1e-2,
+                   progress=False, max_epochs=60, augment_fraction=1.0)  # fmt: skip
 FINGERPRINTS = 8
 PRICE = 1_000  # 0.001 mUSD per call
 MIN_COLLATERAL = 10_000_000

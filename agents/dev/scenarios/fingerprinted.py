@@ -65,6 +65,8 @@ def tiny_embed_config() -> EmbedConfig:
 
     return EmbedConfig(
         train_layers=None,
+        frozen_top=0,
+        protect_energy=0.0,
         learning_rate=1e-2,
         progress=False,
         max_epochs=60,
