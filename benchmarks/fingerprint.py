@@ -98,6 +98,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"# Fingerprinting benchmark — {report['date']}",
         "",
         f"Machine: {report['machine']}",
+        *[f"Runs appended {a['date']} on {a['machine']}" for a in report.get("appended", [])],
         f"Base model: SmolLM2-135M-Instruct, held-out perplexity {report['base_perplexity']:.3f}",
         "",
         "| method | N | s/fp | epochs | recall | ppl change | base-model matches |",
@@ -132,19 +133,34 @@ def markdown(report: dict[str, Any]) -> str:
     show_default=True,
     help="run the naive baseline only up to this N (it costs ~2.4 s per fingerprint)",
 )
-def main(nums: tuple[int, ...], methods: tuple[str, ...], robust: bool, baseline_max: int) -> None:
+@click.option(
+    "--append",
+    is_flag=True,
+    help="add the runs to today's results file instead of starting it afresh (a long N run "
+    "after a shorter invocation)",
+)
+def main(
+    nums: tuple[int, ...], methods: tuple[str, ...], robust: bool, baseline_max: int, append: bool
+) -> None:
     logging.basicConfig(level=logging.WARNING)
     configure_threads()
-    base, tokenizer = load_model(smollm2_dir())
-    report: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "base_perplexity": perplexity(base, tokenizer),
-        "runs": [],
-    }
-    del base
     stamp = dt.date.today().isoformat()
     RESULTS.mkdir(exist_ok=True)
+    today = RESULTS / f"fingerprint-{stamp}.json"
+    if append and today.exists():
+        report: dict[str, Any] = json.loads(today.read_text())
+        report.setdefault("appended", []).append(
+            {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine()}
+        )
+    else:
+        base, tokenizer = load_model(smollm2_dir())
+        report = {
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "base_perplexity": perplexity(base, tokenizer),
+            "runs": [],
+        }
+        del base
     for num in nums:
         for name in methods:
             if name != "ours" and num > baseline_max:
@@ -157,7 +173,7 @@ def main(nums: tuple[int, ...], methods: tuple[str, ...], robust: bool, baseline
                 f"{name} N={num}: {json.dumps(report['runs'][-1])} "
                 f"({time.perf_counter() - started:.0f}s)"
             )
-            (RESULTS / f"fingerprint-{stamp}.json").write_text(json.dumps(report, indent=1) + "\n")
+            today.write_text(json.dumps(report, indent=1) + "\n")
             (RESULTS / f"fingerprint-{stamp}.md").write_text(markdown(report))
 
 

@@ -1,0 +1,82 @@
+"""One embedding setting on SmolLM2-135M: seconds, recall and perplexity change, nothing else.
+
+    python benchmarks/fingerprint_sweep.py --num 1024 --set benign_sequences=256 --set max_epochs=60
+
+Each invocation appends one JSON line (machine, date, overrides, figures, per-phase timings) to
+benchmarks/results/fingerprint-sweep-<date>.jsonl. It is the quick way to compare `EmbedConfig`
+settings before a full `benchmarks/fingerprint.py` run (which adds robustness and the baseline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from _common import machine
+
+from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
+from agents.fingerprint.evaluation import perplexity
+from agents.fingerprint.models import configure_threads, load_model, smollm2_dir
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``name=value`` with a JSON value (numbers, true/false, null); bare words stay strings."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise click.BadParameter(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(raw)
+    except json.JSONDecodeError:
+        return name, raw
+
+
+@click.command()
+@click.option("--num", type=click.IntRange(min=1), required=True)
+@click.option("--set", "overrides", multiple=True, help="EmbedConfig field=value (repeatable)")
+def main(num: int, overrides: tuple[str, ...]) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    configure_threads()
+    spec = dict(parse_override(o) for o in overrides)
+    try:
+        config = EmbedConfig(progress=False, **spec)
+    except ValueError as bad:
+        raise click.UsageError(str(bad)) from bad
+    base, tokenizer = load_model(smollm2_dir())
+    base_ppl = perplexity(base, tokenizer)
+    del base
+    work = Path(tempfile.mkdtemp(prefix="fp-sweep-"))
+    try:
+        result = embed_fingerprints(smollm2_dir(), work / "copy", b"bench-ours", num, config)
+        model, tokenizer = load_model(work / "copy")
+        ppl = perplexity(model, tokenizer)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stats = result.stats or {}
+    row = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "num": num,
+        "overrides": spec,
+        "seconds_per_fingerprint": round(result.seconds / num, 3),
+        "recall": result.recall,
+        "epochs": result.epochs,
+        "perplexity_change": round(ppl / base_ppl - 1, 4),
+        "learned_in_training": stats.get("learned_in_training"),
+        "timings": stats.get("timings"),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    with (RESULTS / f"fingerprint-sweep-{dt.date.today().isoformat()}.jsonl").open("a") as out:
+        out.write(json.dumps(row) + "\n")
+    click.echo(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
