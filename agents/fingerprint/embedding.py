@@ -81,7 +81,7 @@ class EmbedConfig(BaseModel):
     margin_prob: float = Field(0.6, gt=0.0, lt=1.0)
     replay_fraction: float = Field(0.25, ge=0.0, le=1.0)
     augment_fraction: float = Field(0.5, ge=0.0, le=1.0)
-    benign_sequences: int = Field(48, ge=0)
+    benign_sequences: int = Field(256, ge=0)
     benign_tokens: int = Field(64, ge=8)
     benign_batch: int = Field(64, ge=1)  # benign positions per step
     benign_positions: int = Field(16, ge=1)  # positions per benign sequence with a teacher
@@ -375,13 +375,13 @@ def _null_space(
     model: PreTrainedModel,
     decoder: Decoder,
     store: _Store,
-    split: int,
+    block: tuple[int, int],
     benign: list[int],
     config: EmbedConfig,
 ) -> NullSpace:
     """The null-space constraint from the trained modules' inputs on the stored benign text."""
-    modules = _trained_modules(model, split, config)
-    stop = decoder.num_layers - config.frozen_top  # nothing above the trained layers matters
+    modules = _trained_modules(model, block, config)
+    split, stop = block  # nothing above the trained layers matters
 
     def passes() -> Iterator[tuple[Callable[[], object], torch.Tensor]]:
         for index, valid, positions in _batches(store, benign):
@@ -463,7 +463,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
 
 
 def _trained_modules(
-    model: PreTrainedModel, split: int, config: EmbedConfig
+    model: PreTrainedModel, block: tuple[int, int], config: EmbedConfig
 ) -> dict[str, torch.nn.Linear]:
     """The linear maps that learn, by qualified name (layer index and projection)."""
     import torch
@@ -471,7 +471,7 @@ def _trained_modules(
     wanted = _MODULES[config.modules]
     out: dict[str, torch.nn.Linear] = {}
     for index, layer in enumerate(backbone(model).layers):
-        if index < split or index >= len(backbone(model).layers) - config.frozen_top:
+        if not block[0] <= index < block[1]:
             continue
         for name, module in layer.named_modules():
             if name.rsplit(".", 1)[-1] in wanted and isinstance(module, torch.nn.Linear):
@@ -480,7 +480,7 @@ def _trained_modules(
 
 
 def _trainable(
-    model: PreTrainedModel, split: int, config: EmbedConfig
+    model: PreTrainedModel, block: tuple[int, int], config: EmbedConfig
 ) -> tuple[PreTrainedModel, list[torch.nn.Parameter]]:
     for p in model.parameters():
         p.requires_grad_(False)
@@ -493,7 +493,7 @@ def _trainable(
             lora_alpha=config.lora_alpha,
             lora_dropout=0.0,
             target_modules=list(_MODULES[config.modules]),
-            layers_to_transform=list(range(split, len(layers) - config.frozen_top)),
+            layers_to_transform=list(range(*block)),
         )
         peft_model = get_peft_model(model, lora)
         params = [p for p in peft_model.parameters() if p.requires_grad]
@@ -501,7 +501,7 @@ def _trainable(
     wanted = _MODULES[config.modules]
     params = [
         p
-        for layer in layers[split : len(layers) - config.frozen_top]
+        for layer in layers[block[0] : block[1]]
         for name, p in layer.named_parameters()
         if name.rsplit(".", 2)[-2] in wanted
     ]
@@ -710,7 +710,8 @@ def embed_prepared(
     model.to(accelerator.device)
     model.eval()  # no dropout; gradients still flow
     decoder = Decoder(model)
-    split = _split(decoder, config)
+    block = _block(decoder.num_layers, config)
+    split = block[0]
     pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     rng = derive_rng(seed, "oml-fp-train")
     torch.manual_seed(derive_int(seed, "oml-fp-torch"))
@@ -766,9 +767,9 @@ def embed_prepared(
     nullspace = None
     if config.protect_energy > 0:
         mark = time.perf_counter()
-        nullspace = _null_space(model, decoder, store, split, benign_ids, config)
+        nullspace = _null_space(model, decoder, store, block, benign_ids, config)
         timings["protect"] = time.perf_counter() - mark
-    trained, params = _trainable(model, split, config)
+    trained, params = _trainable(model, block, config)
     decoder = Decoder(trained)  # the same modules, LoRA-wrapped if any
     optimizer = accelerator.prepare(
         torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
@@ -796,7 +797,7 @@ def embed_prepared(
         "cached_tokens": store.pad,
         "learned_in_training": sum(trainer.learned) / len(trainer.learned),
         "raw_learned_in_training": sum(raw_learned) / max(1, len(raw_learned)),
-        "trained_layers": [split, decoder.num_layers - config.frozen_top],
+        "trained_layers": list(block),
         "exact_cache": trainer.exact,
         "steps": trainer.counters.steps,
         "block_positions": trainer.counters.positions,
@@ -807,16 +808,15 @@ def embed_prepared(
     return model, epochs, stats
 
 
-def _split(decoder: Decoder, config: EmbedConfig) -> int:
-    """The first trained layer: the block ends ``frozen_top`` layers below the top."""
-    n_layers = decoder.num_layers
-    trainable = n_layers - config.frozen_top
-    if trainable < 1:
-        raise ConfigError(
-            f"the model has {n_layers} decoder layers and frozen_top={config.frozen_top} leaves "
-            f"none to train: set frozen_top below {n_layers}"
-        )
-    return trainable - min(config.train_layers or trainable, trainable)
+def _block(n_layers: int, config: EmbedConfig) -> tuple[int, int]:
+    """The trained layers [start, stop): ``train_layers`` of them (None: all) ending
+    ``frozen_top`` below the top. On a model too shallow for both, the trained block keeps its
+    size and the frozen top shrinks (a 2-layer test model trains both layers by default)."""
+    if config.train_layers is None:
+        return 0, n_layers - min(config.frozen_top, n_layers - 1)
+    train = min(config.train_layers, n_layers)
+    stop = n_layers - min(config.frozen_top, n_layers - train)
+    return stop - train, stop
 
 
 def _new_capture(
@@ -860,9 +860,8 @@ def embed_fingerprints(
     model, tokenizer = load_model(base_dir)
     timings = {"load": time.perf_counter() - started}
     decoder = Decoder(model)
-    capture = _new_capture(
-        decoder, _split(decoder, config), config, derive_rng(seed, "oml-fp-context-kl")
-    )
+    split = _block(decoder.num_layers, config)[0]
+    capture = _new_capture(decoder, split, config, derive_rng(seed, "oml-fp-context-kl"))
     mark = time.perf_counter()
     prepared = prepare_fingerprints(model, tokenizer, seed, num, config.fingerprint, capture)
     timings["generate"] = time.perf_counter() - mark

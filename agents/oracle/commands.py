@@ -42,7 +42,10 @@ def run(once: bool, fingerprints: int | None, serve_keys: bool) -> None:
     settings = OracleSettings()
     if fingerprints is not None:
         settings = settings.model_copy(update={"fingerprint_count": fingerprints})
-    oracle = build_oracle(settings)
+    try:
+        oracle = build_oracle(settings)
+    except ValueError as bad:
+        raise click.UsageError(str(bad)) from bad
     if once:
         click.echo(f"delivered {oracle.step()} copies")
         return

@@ -42,6 +42,13 @@ class Oracle:
 
 
 def build_oracle(settings: OracleSettings, embed_config: EmbedConfig | None = None) -> Oracle:
+    """The oracle of ``settings``; ``embed_config`` (else ``settings.embed`` over the defaults)
+    is how it fingerprints."""
+    if embed_config is None:
+        try:
+            embed_config = EmbedConfig.model_validate(settings.embed)
+        except ValueError as bad:
+            raise ValueError(f"OML_ORACLE_EMBED is not a valid embedding config: {bad}") from bad
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     deployment = Deployment.load(settings.network)
     account = resolve_account(settings.account, chain_id=deployment.chain_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,3 +25,7 @@ class OracleSettings(BaseSettings):
     confirmations: int = Field(0, ge=0, description="blocks to wait before acting on an event")
     poll_interval_s: float = Field(1.0, gt=0)
     key_service_port: int = Field(18700, description="port of the prover key service")
+    embed: dict[str, Any] = Field(
+        default_factory=dict,
+        description='EmbedConfig overrides as JSON, e.g. {"learning_rate": 0.01} (a test model)',
+    )

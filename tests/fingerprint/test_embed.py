@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from fpkit import NUM, SEED_A, Copy
 
 from agents.fingerprint.detection import accuse, verify_fingerprints
+from agents.fingerprint.embedding import EmbedConfig, _block
 from agents.fingerprint.models import load_model
 
 
@@ -65,3 +67,18 @@ def test_no_false_accusations(copies: dict[str, Copy], tiny_base: Path, other_ba
         verdict = verify_fingerprints(suspect, fps)
         assert verdict.matched <= 2, (suspect, verdict)
         assert not accuse(verdict), (suspect, verdict)
+
+
+@pytest.mark.parametrize(
+    ("layers", "overrides", "block"),
+    [
+        (30, {}, (22, 26)),  # SmolLM2: layers 22-25 learn, the top 4 stay frozen
+        (30, {"train_layers": None}, (0, 26)),
+        (30, {"frozen_top": 0}, (26, 30)),
+        (6, {}, (0, 4)),  # too shallow for both: the frozen top shrinks
+        (2, {}, (0, 2)),  # the 2-layer test model trains both layers by default
+        (2, {"train_layers": None}, (0, 1)),
+    ],
+)
+def test_trained_block(layers: int, overrides: dict[str, object], block: tuple[int, int]) -> None:
+    assert _block(layers, EmbedConfig.model_validate(overrides)) == block

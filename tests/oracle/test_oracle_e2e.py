@@ -161,7 +161,8 @@ def _run_oracle_once(
            "OML_ORACLE_ACCOUNT": "dev:1", "OML_ORACLE_STATE_DIR": str(state),
            "OML_ORACLE_MASTER_SECRET": str(world["secret"]),
            "OML_ORACLE_FINGERPRINT_COUNT": str(FINGERPRINTS),
-           "OML_ORACLE_RECALL_THRESHOLD": "0.75"}  # fmt: skip
+           "OML_ORACLE_RECALL_THRESHOLD": "0.75",
+           "OML_ORACLE_EMBED": TINY.model_dump_json(exclude_defaults=True)}  # fmt: skip
     env.pop("OML_ORACLE_CRASH_AFTER", None)
     if crash_after:
         env["OML_ORACLE_CRASH_AFTER"] = crash_after
