@@ -9,7 +9,7 @@ import torch
 from fpkit import SEED_A, TINY
 
 from agents.fingerprint.detection import accuse, verify_fingerprints
-from agents.fingerprint.embedding import EmbedConfig, _benign_rows, embed_fingerprints
+from agents.fingerprint.embedding import _benign_rows, embed_fingerprints
 from agents.fingerprint.models import load_model
 from agents.fingerprint.nullspace import NullSpace, input_covariances, split_basis
 
@@ -93,7 +93,7 @@ def test_embedding_under_the_constraint(tiny_base: Path, tmp_path: Path) -> None
         assert torch.equal(value, copy_layers[1].state_dict()[name]), name
     mlp = base_layers[0].mlp
     modules = {"gate": mlp.gate_proj, "up": mlp.up_proj, "down": mlp.down_proj}
-    rows = _benign_rows(base, tokenizer, tiny_base, EmbedConfig(benign_sequences=48))
+    rows = _benign_rows(base, tokenizer, tiny_base, config)  # the rows the embedder used
     passes = []
     for row in rows:
         ids = torch.tensor([row])
