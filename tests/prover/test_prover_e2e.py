@@ -264,9 +264,23 @@ def finetuned_a(world: World) -> tuple[Any, Any]:
     return tuned, tokenizer
 
 
+# A modified copy answers fewer keys (the tiny copies keep 25-31 of 32 after the fine-tune
+# below, over 8 measured secrets), and 12 keys decide at 1e-9 only if 11 match. A prover that
+# suspects a modified copy decides on more keys instead: 24 of the copy's 32, of which 16 must
+# match, so a copy still answering 24 of its 32 keys is accused whichever 24 are drawn.
+MODIFIED_COPY: dict[str, Any] = {
+    **LEAK_ONLY,
+    "screen_keys": 0,
+    "keys_per_copy": 24,
+    "detect_keys": 24,
+}
+
+
 def _accused_on(world: World, tmp_path: Path, rogue_url: str) -> list[dict[str, Any]]:
-    prover = world.prover(tmp_path / "prover", **LEAK_ONLY)
-    return [f for f in prover.probe_endpoint(rogue_url) if f["accused"]]
+    prover = world.prover(tmp_path / "prover", **MODIFIED_COPY)
+    decided = prover.probe_endpoint(rogue_url)
+    assert all(f["queried"] == 24 for f in decided), decided
+    return [f for f in decided if f["accused"]]
 
 
 def test_leak_survives_a_light_finetune(
