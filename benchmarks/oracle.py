@@ -31,18 +31,10 @@ PRICE = 1_000  # mUSD base units per call
 COLLATERAL = 10_000_000
 
 
-def tiny_config() -> Any:
-    from agents.fingerprint.embedding import EmbedConfig
-
-    # The tiny random model needs a higher learning rate and all layers to learn at all.
-    return EmbedConfig(train_layers=None, frozen_top=0, protect_energy=0.0, learning_rate=1e-2,
-                       progress=False, max_epochs=60, augment_fraction=1.0)  # fmt: skip
-
-
 def measure(network: str, work: Path, name: str, fingerprints: int) -> dict[str, Any]:
     from agents.chain.keystore import dev_account, public_key_bytes
     from agents.chain.protocol import Protocol
-    from agents.fingerprint.models import smollm2_dir, tiny_model_dir
+    from agents.fingerprint.models import smollm2_dir, tiny_embed_config, tiny_model_dir
     from agents.oracle.runner import build_oracle
     from agents.oracle.secrets import MasterSecret
     from agents.oracle.settings import OracleSettings
@@ -64,7 +56,8 @@ def measure(network: str, work: Path, name: str, fingerprints: int) -> dict[str,
     settings = OracleSettings(network=network, account="dev:1", state_dir=work / f"oracle-{name}",
                               master_secret=secret, fingerprint_count=fingerprints,
                               recall_threshold=0.75 if name == "tiny" else 0.95)  # fmt: skip
-    oracle = build_oracle(settings, tiny_config() if name == "tiny" else None)
+    recipe = tiny_embed_config(benign_sequences=256) if name == "tiny" else None
+    oracle = build_oracle(settings, recipe)
     oracle.step()  # catch up on the deployment's past events before timing
 
     host = Protocol.connect(dev_account(6), network)

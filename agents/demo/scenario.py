@@ -312,7 +312,7 @@ def start_oracle(demo: Demo) -> str:
     }
     if demo.settings.model == "tiny":
         # The defaults are tuned on SmolLM2; the random 2-layer model needs the tests' recipe.
-        from agents.dev.scenarios.fingerprinted import tiny_embed_config
+        from agents.fingerprint.models import tiny_embed_config
 
         env["OML_ORACLE_EMBED"] = tiny_embed_config().model_dump_json(exclude_defaults=True)
     demo.supervisor.env.update(env)  # `oml oracle jobs` later reads the same settings

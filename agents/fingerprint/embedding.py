@@ -484,7 +484,6 @@ def _trainable(
 ) -> tuple[PreTrainedModel, list[torch.nn.Parameter]]:
     for p in model.parameters():
         p.requires_grad_(False)
-    layers = list(backbone(model).layers)
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -498,12 +497,11 @@ def _trainable(
         peft_model = get_peft_model(model, lora)
         params = [p for p in peft_model.parameters() if p.requires_grad]
         return peft_model, params
-    wanted = _MODULES[config.modules]
     params = [
         p
-        for layer in layers[block[0] : block[1]]
-        for name, p in layer.named_parameters()
-        if name.rsplit(".", 2)[-2] in wanted
+        for module in _trained_modules(model, block, config).values()
+        for p in (module.weight, module.bias)
+        if p is not None
     ]
     for p in params:
         p.requires_grad_(True)

@@ -5,23 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.fingerprint.embedding import EmbedConfig, EmbedResult
+from agents.fingerprint.embedding import EmbedResult
 from agents.fingerprint.generation import Fingerprint
+from agents.fingerprint.models import tiny_embed_config
 
 SEED_A = bytes.fromhex("a1" * 32)
 SEED_B = bytes.fromhex("b2" * 32)
 NUM = 16
 
-# The tiny model is random: a larger step size than for a real model, every layer trains.
-TINY = EmbedConfig(
-    train_layers=None,
-    frozen_top=0,
-    protect_energy=0.0,
-    learning_rate=1e-2,
-    progress=False,
-    max_epochs=60,
-    augment_fraction=1.0,
-)
+# The tiny model's recipe, with as much benign text as the real model gets (perplexity matters).
+TINY = tiny_embed_config(benign_sequences=256)
 
 
 @dataclass(frozen=True)

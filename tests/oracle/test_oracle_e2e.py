@@ -24,9 +24,8 @@ from eth_account.signers.local import LocalAccount
 from agents.chain.keystore import dev_account, public_key_bytes
 from agents.chain.protocol import Protocol
 from agents.fingerprint.detection import accuse, verify_fingerprints
-from agents.fingerprint.embedding import EmbedConfig
 from agents.fingerprint.generation import Fingerprint
-from agents.fingerprint.models import make_tiny_model
+from agents.fingerprint.models import make_tiny_model, tiny_embed_config
 from agents.oracle.jobs import JobState
 from agents.oracle.runner import Oracle, build_oracle
 from agents.oracle.secrets import MasterSecret
@@ -37,8 +36,7 @@ from agents.storage.models import SEALED_INDEX, fetch_folder, publish_folder, se
 from agents.storage.unixfs import cid_of_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TINY = EmbedConfig(train_layers=None, frozen_top=0, protect_energy=0.0, learning_rate=1e-2,
-                   progress=False, max_epochs=60, augment_fraction=1.0)  # fmt: skip
+TINY = tiny_embed_config(benign_sequences=256)
 FINGERPRINTS = 8
 PRICE = 1_000  # 0.001 mUSD per call
 MIN_COLLATERAL = 10_000_000

@@ -28,8 +28,7 @@ from web3 import Web3
 
 from agents.chain.keystore import dev_account, public_key_bytes
 from agents.chain.protocol import Protocol
-from agents.dev.scenarios.fingerprinted import tiny_embed_config
-from agents.fingerprint.models import make_tiny_model
+from agents.fingerprint.models import make_tiny_model, tiny_embed_config
 from agents.host.api import ServingConfig, create_app
 from agents.host.chain import HostChain
 from agents.host.epochs import EpochClock

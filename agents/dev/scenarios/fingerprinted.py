@@ -59,22 +59,6 @@ SLOT_SEEDS = {
 ROGUE_MODEL = "totally-original-llm"
 
 
-def tiny_embed_config() -> EmbedConfig:
-    """The test suites' recipe for the random tiny model: a large step, every layer trains."""
-    from agents.fingerprint.embedding import EmbedConfig
-
-    return EmbedConfig(
-        train_layers=None,
-        frozen_top=0,
-        protect_energy=0.0,
-        learning_rate=1e-2,
-        progress=False,
-        max_epochs=60,
-        augment_fraction=1.0,
-        benign_sequences=8,
-    )
-
-
 # ---------------------------------------------------------------------- servers
 
 
@@ -338,7 +322,7 @@ def leak_world(ctx: ScenarioContext, slots: dict[str, str]) -> Iterator[LeakWorl
     """A fresh model and one delivered copy per ``{host name: slot}``, with the key service up;
     everything started here is stopped, and its files removed, on the way out."""
     from agents.chain.events import EventCursor
-    from agents.fingerprint.models import cache_root, tiny_model_dir
+    from agents.fingerprint.models import cache_root, tiny_embed_config, tiny_model_dir
     from agents.oracle.jobs import JobState, JobStore
     from agents.oracle.keyservice import KeyServiceLimits
     from agents.oracle.keyservice import create_app as key_service_app
