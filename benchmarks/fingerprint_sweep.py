@@ -1,10 +1,13 @@
 """One embedding setting on SmolLM2-135M: seconds, recall and perplexity change, nothing else.
 
     python benchmarks/fingerprint_sweep.py --num 1024 --set benign_sequences=256 --set max_epochs=60
+    python benchmarks/fingerprint_sweep.py --num 256 --set modules=all --robust 64
 
 Each invocation appends one JSON line (machine, date, overrides, figures, per-phase timings) to
 benchmarks/results/fingerprint-sweep-<date>.jsonl. It is the quick way to compare `EmbedConfig`
-settings before a full `benchmarks/fingerprint.py` run (which adds robustness and the baseline).
+settings before a full `benchmarks/fingerprint.py` run (which adds the baseline, the merge and the
+fine-tunes). ``--robust K`` adds the cheap robustness conditions (the evaluation wrappers and int8)
+measured on the first K fingerprints.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import click
 from _common import machine
 
 from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
-from agents.fingerprint.evaluation import perplexity
+from agents.fingerprint.evaluation import perplexity, robustness_suite
 from agents.fingerprint.models import configure_threads, load_model, smollm2_dir
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,7 +44,14 @@ def parse_override(text: str) -> tuple[str, Any]:
 @click.command()
 @click.option("--num", type=click.IntRange(min=1), required=True)
 @click.option("--set", "overrides", multiple=True, help="EmbedConfig field=value (repeatable)")
-def main(num: int, overrides: tuple[str, ...]) -> None:
+@click.option(
+    "--robust",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="also measure recall under the evaluation wrappers and int8 on this many fingerprints",
+)
+def main(num: int, overrides: tuple[str, ...], robust: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     configure_threads()
     spec = dict(parse_override(o) for o in overrides)
@@ -57,6 +67,12 @@ def main(num: int, overrides: tuple[str, ...]) -> None:
         result = embed_fingerprints(smollm2_dir(), work / "copy", b"bench-ours", num, config)
         model, tokenizer = load_model(work / "copy")
         ppl = perplexity(model, tokenizer)
+        rows = {}
+        if robust:
+            report = robustness_suite(
+                model, tokenizer, result.fingerprints[:robust], conditions=("wrappers", "int8")
+            )
+            rows = {name: round(row["recall"], 3) for name, row in report.rows.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stats = result.stats or {}
@@ -70,6 +86,7 @@ def main(num: int, overrides: tuple[str, ...]) -> None:
         "epochs": result.epochs,
         "perplexity_change": round(ppl / base_ppl - 1, 4),
         "learned_in_training": stats.get("learned_in_training"),
+        "robustness": rows,
         "timings": stats.get("timings"),
     }
     RESULTS.mkdir(exist_ok=True)
