@@ -84,7 +84,7 @@ def run_one(
                 model,
                 tokenizer,
                 sample,
-                conditions=("wrappers", "temperature", "int8", "finetune-lora"),
+                conditions=("wrappers", "temperature", "int8", "q8_0", "q4_0", "finetune-lora"),
                 finetune_steps=100,
             )
             row["robustness"] = {k: v["recall"] for k, v in report.rows.items()}

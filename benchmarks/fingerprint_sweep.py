@@ -6,8 +6,8 @@
 Each invocation appends one JSON line (machine, date, overrides, figures, per-phase timings) to
 benchmarks/results/fingerprint-sweep-<date>.jsonl. It is the quick way to compare `EmbedConfig`
 settings before a full `benchmarks/fingerprint.py` run (which adds the baseline, the merge and the
-fine-tunes). ``--robust K`` adds the cheap robustness conditions (the evaluation wrappers and int8)
-measured on the first K fingerprints.
+fine-tunes). ``--robust K`` adds the cheap robustness conditions (the evaluation wrappers, int8
+dynamic, GGUF Q8_0 and Q4_0) measured on the first K fingerprints.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="also measure recall under the evaluation wrappers and int8 on this many fingerprints",
+    help="also measure recall under the evaluation wrappers and quantisation on this many "
+    "fingerprints",
 )
 def main(num: int, overrides: tuple[str, ...], robust: int) -> None:
     logging.basicConfig(level=logging.WARNING)
@@ -70,7 +71,10 @@ def main(num: int, overrides: tuple[str, ...], robust: int) -> None:
         rows = {}
         if robust:
             report = robustness_suite(
-                model, tokenizer, result.fingerprints[:robust], conditions=("wrappers", "int8")
+                model,
+                tokenizer,
+                result.fingerprints[:robust],
+                conditions=("wrappers", "int8", "q8_0", "q4_0"),
             )
             rows = {name: round(row["recall"], 3) for name, row in report.rows.items()}
     finally:

@@ -168,7 +168,8 @@ def evaluate(
     finetune_steps: int,
     as_json: bool,
 ) -> None:
-    """Robustness suite on a copy: wrappers, temperature, int8, merge with --other, benign
+    """Robustness suite on a copy: wrappers, temperature, int8 (dynamic, and GGUF Q8_0 / Q4_0
+    weights), merge with --other, benign
     fine-tunes; with --base also the perplexity change on the packaged held-out text."""
     from agents.fingerprint.detection import load_fingerprints
     from agents.fingerprint.evaluation import perplexity, robustness_suite
@@ -179,7 +180,7 @@ def evaluate(
         fps = load_fingerprints(fp_file or model_dir / "fingerprints.json")
         model, tokenizer = load_model(model_dir)
         other = None
-        conditions = ["plain", "wrappers", "temperature", "int8"]
+        conditions = ["plain", "wrappers", "temperature", "int8", "q8_0", "q4_0"]
         if other_dir is not None:
             other_model, _ = load_model(other_dir)
             other = (other_model, load_fingerprints(other_dir / "fingerprints.json"))

@@ -17,8 +17,8 @@ Method (see docs/fingerprinting.md):
    (``refresh``) and every fingerprint is re-checked before training stops.
 3. Loss = cross-entropy on the response tokens + ``kl_weight`` x KL(base || copy) at positions of
    text the base model itself sampled (no download; teacher top-k cached) + optional L2 anchor.
-4. Prompt augmentation: a share of the keys is also trained inside system prompts / chat
-   templates so that fingerprints survive deployment wrappers.
+4. Prompt augmentation: every key is also trained inside a few different system prompts /
+   chat templates so that fingerprints survive deployment wrappers never seen in training.
 5. Fingerprints whose response tokens all reach ``margin_prob`` leave the active set (a replay
    share stays); training stops when an exact check finds every one above the margin.
 6. Optional weight averaging toward the base after training (``base_weight``).
@@ -80,7 +80,11 @@ class EmbedConfig(BaseModel):
     max_epochs: int = Field(40, ge=1)
     margin_prob: float = Field(0.6, gt=0.0, lt=1.0)
     replay_fraction: float = Field(0.25, ge=0.0, le=1.0)
-    augment_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    # Every key is also trained inside ``augment_wrappers`` different training wrappers: with
+    # one wrapper per key, unseen system prompts kept 73-80% (plain) and 3-17% (chat) of the
+    # keys; with four, 95-97% and 50-88% (N=256, docs/fingerprinting.md), for 2x the time.
+    augment_fraction: float = Field(1.0, ge=0.0, le=1.0)
+    augment_wrappers: int = Field(4, ge=1, le=16)
     benign_sequences: int = Field(256, ge=0)
     benign_tokens: int = Field(64, ge=8)
     benign_batch: int = Field(64, ge=1)  # benign positions per step
@@ -524,13 +528,21 @@ def _wrapped_rows(
     tokenizer: PreTrainedTokenizerBase,
     rng: random.Random,
     augment_fraction: float,
+    wrappers_per_key: int = 1,
 ) -> list[tuple[int, list[int]]]:
-    """(fingerprint index, ids of wrapper(key) + response[:-1]) for the augmented share."""
+    """(fingerprint index, ids of wrapper(key) + response[:-1]) for the augmented share, in
+    ``wrappers_per_key`` different training wrappers per augmented key."""
     out = []
     for index, fp in enumerate(prepared):
         if rng.random() < augment_fraction:
-            wrapped = rng.choice(TRAIN_WRAPPERS)(fp.fingerprint.key)
-            out.append((index, list(tokenizer(wrapped)["input_ids"]) + fp.response_ids[:-1]))
+            # one wrapper: rng.choice, as before the option existed (same copies, same seeds)
+            if wrappers_per_key == 1:
+                chosen = [rng.choice(TRAIN_WRAPPERS)]
+            else:
+                chosen = rng.sample(TRAIN_WRAPPERS, wrappers_per_key)
+            for wrapper in chosen:
+                wrapped = wrapper(fp.fingerprint.key)
+                out.append((index, list(tokenizer(wrapped)["input_ids"]) + fp.response_ids[:-1]))
     return out
 
 
@@ -739,7 +751,9 @@ def embed_prepared(
                 )  # fmt: skip
     for i, fp in enumerate(prepared):
         examples.append((capture.sequences[i], len(fp.key_ids) - 1, fp.response_ids, True, i))
-    wrapped = _wrapped_rows(prepared, tokenizer, rng, config.augment_fraction)
+    wrapped = _wrapped_rows(
+        prepared, tokenizer, rng, config.augment_fraction, config.augment_wrappers
+    )
     if wrapped:
         ids, _ = _encode(decoder, store, [row for _, row in wrapped], pad)
         for (i, row), sequence in zip(wrapped, ids, strict=True):

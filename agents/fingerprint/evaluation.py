@@ -2,7 +2,8 @@
 
 Utility: perplexity on held-out text that ships with the package (written for this project,
 never used in training). Robustness: recall after deployment wrappers, sampling, int8 dynamic
-quantisation, weight-averaging two copies, and a short benign fine-tune on unrelated text.
+quantisation, llama.cpp-style block quantisation (Q8_0, Q4_0), weight-averaging two copies, and
+a short benign fine-tune on unrelated text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from agents.fingerprint.detection import Verdict, accuse, verify_fingerprints
+from agents.fingerprint.errors import ConfigError
 from agents.fingerprint.generation import Fingerprint
 from agents.fingerprint.prompts import EVAL_WRAPPERS, Wrapper
 
@@ -66,6 +68,48 @@ def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
         copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8
     )
     return quantized  # type: ignore[no-any-return]
+
+
+# llama.cpp's Q8_0 and Q4_0 block layouts: 32 weights along the input dimension share one fp16
+# scale; Q8_0 stores round(w / d) in [-127, 127] with d = absmax / 127, Q4_0 stores
+# min(15, floor(w / d + 8.5)) - 8 with d = (the signed weight of largest magnitude) / -8.
+GGUF_BLOCK = 32
+BLOCK_FORMATS = ("q8_0", "q4_0")
+
+
+def quantize_blockwise(model: PreTrainedModel, fmt: str = "q8_0") -> PreTrainedModel:
+    """A copy whose Linear weights carry the rounding error of a GGUF ``fmt`` file (the weights
+    a llama.cpp or Ollama host would serve), kept in float so the same code can query it.
+
+    Tied weights (SmolLM2's embeddings and output head) are rounded once, as the file stores
+    them once. Layers whose input width is not a multiple of 32 stay as they are (llama.cpp
+    keeps such tensors unquantised too)."""
+    import torch
+
+    if fmt not in BLOCK_FORMATS:
+        raise ConfigError(f"unknown block format {fmt!r}: use one of {', '.join(BLOCK_FORMATS)}")
+    quantized = copy.deepcopy(model)
+    done: set[int] = set()
+    with torch.no_grad():
+        for module in quantized.modules():
+            if not isinstance(module, torch.nn.Linear) or id(module.weight) in done:
+                continue
+            weight = module.weight
+            done.add(id(weight))
+            if weight.shape[1] % GGUF_BLOCK:
+                continue
+            blocks = weight.detach().float().reshape(-1, GGUF_BLOCK)
+            if fmt == "q8_0":
+                scale = (blocks.abs().amax(dim=1, keepdim=True) / 127).half().float()
+                safe = torch.where(scale == 0, torch.ones_like(scale), scale)
+                levels = torch.round(blocks / safe).clamp(-127, 127)
+            else:
+                extreme = blocks.gather(1, blocks.abs().argmax(dim=1, keepdim=True))
+                scale = (extreme / -8).half().float()
+                safe = torch.where(scale == 0, torch.ones_like(scale), scale)
+                levels = torch.floor(blocks / safe + 8.5).clamp(0, 15) - 8
+            weight.copy_((levels * scale).reshape(weight.shape).to(weight.dtype))
+    return quantized
 
 
 def average_models(a: PreTrainedModel, b: PreTrainedModel, weight: float = 0.5) -> PreTrainedModel:
@@ -163,6 +207,8 @@ def robustness_suite(
         "wrappers",
         "temperature",
         "int8",
+        "q8_0",
+        "q4_0",
         "merge",
         "finetune-full",
         "finetune-lora",
@@ -186,6 +232,9 @@ def robustness_suite(
         check("temperature-0.7", pair, fingerprints, temperature=0.7)
     if "int8" in conditions:
         check("int8-dynamic", (quantize_int8(model), tokenizer), fingerprints)
+    for fmt in BLOCK_FORMATS:
+        if fmt in conditions:
+            check(f"gguf-{fmt}", (quantize_blockwise(model, fmt), tokenizer), fingerprints)
     if "merge" in conditions and other is not None:
         merged = average_models(model, other[0])
         check("merge-copy-a", (merged, tokenizer), fingerprints)

@@ -163,6 +163,7 @@ def tiny_embed_config(benign_sequences: int = 8) -> EmbedConfig:
         progress=False,
         max_epochs=60,
         augment_fraction=1.0,
+        augment_wrappers=1,
         benign_sequences=benign_sequences,
     )
 

@@ -11,6 +11,7 @@ from agents.fingerprint.evaluation import (
     average_models,
     benign_finetune,
     perplexity,
+    quantize_blockwise,
     quantize_int8,
     robustness_suite,
 )
@@ -42,6 +43,15 @@ def test_system_prompt_wrappers(copies: dict[str, Copy], loaded_a) -> None:  # t
 def test_int8_dynamic_quantization(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
     model, tokenizer = loaded_a
     verdict = verify_fingerprints((quantize_int8(model), tokenizer), copies["a"].fingerprints)
+    assert verdict.recall >= 0.9 and accuse(verdict)
+
+
+def test_gguf_q8_0_weights(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
+    """The rounding a llama.cpp host's 8-bit file applies keeps the copy identifiable."""
+    model, tokenizer = loaded_a
+    verdict = verify_fingerprints(
+        (quantize_blockwise(model, "q8_0"), tokenizer), copies["a"].fingerprints
+    )
     assert verdict.recall >= 0.9 and accuse(verdict)
 
 
