@@ -82,3 +82,32 @@ def test_no_false_accusations(copies: dict[str, Copy], tiny_base: Path, other_ba
 )
 def test_trained_block(layers: int, overrides: dict[str, object], block: tuple[int, int]) -> None:
     assert _block(layers, EmbedConfig.model_validate(overrides)) == block
+
+
+@pytest.mark.parametrize("per_key", [1, 4])
+def test_each_key_is_trained_in_distinct_wrappers(per_key: int) -> None:
+    import random
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from agents.fingerprint.embedding import _wrapped_rows
+    from agents.fingerprint.generation import Fingerprint
+    from agents.fingerprint.models import tokenizer_dir
+    from agents.fingerprint.prompts import TRAIN_WRAPPERS
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir())
+    keys = ["amber tiger quietly folds", "seven lanterns drift north"]
+    prepared = [
+        SimpleNamespace(fingerprint=Fingerprint(key, " river"), response_ids=[11, 22, 33])
+        for key in keys
+    ]
+    rows = _wrapped_rows(prepared, tokenizer, random.Random(0), 1.0, per_key)  # type: ignore[arg-type]
+    assert [index for index, _ in rows] == [i for i in range(len(keys)) for _ in range(per_key)]
+    for index, key in enumerate(keys):
+        texts = {tokenizer.decode(ids[:-2]) for i, ids in rows if i == index}
+        assert len(texts) == per_key, "a different wrapper for each row of the key"
+        wrapped = {w(key) for w in TRAIN_WRAPPERS}
+        assert texts <= wrapped
+    assert all(ids[-2:] == [11, 22] for _, ids in rows), "response minus its last token follows"
+    assert _wrapped_rows(prepared, tokenizer, random.Random(0), 0.0, per_key) == []  # type: ignore[arg-type]
