@@ -18,7 +18,8 @@ def test_embed_then_verify(tiny_base: Path, tmp_path: Path) -> None:
         [
             "fingerprint", "embed", "--model", str(tiny_base), "--num", "8",
             "--seed", "0x" + "c3" * 32, "--strategy", "perinucleus", "--out", str(out),
-            "--learning-rate", "1e-2", "--max-epochs", "60", "--frozen-top", "0", "--json",
+            "--learning-rate", "1e-2", "--max-epochs", "60", "--frozen-top", "0",
+            "--augment-wrappers", "2", "--json",
         ],
     )  # fmt: skip
     assert embedded.exit_code == 0, embedded.output
@@ -55,6 +56,12 @@ def test_errors_are_actionable(tmp_path: Path, tiny_base: Path) -> None:
         ["fingerprint", "embed", "--model", str(tiny_base), "--seed", "zz", "--out", str(tmp_path)],
     )
     assert bad_seed.exit_code != 0 and "hex" in bad_seed.output
+    no_wrappers = runner.invoke(
+        cli,
+        ["fingerprint", "embed", "--model", str(tiny_base), "--seed", "0x01", "--out",
+         str(tmp_path), "--augment-wrappers", "0"],
+    )  # fmt: skip
+    assert no_wrappers.exit_code == 2 and "--augment-wrappers" in no_wrappers.output
     missing = runner.invoke(
         cli,
         ["fingerprint", "verify", "--model", str(tiny_base), "--fingerprints",
