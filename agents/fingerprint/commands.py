@@ -68,6 +68,14 @@ def group() -> None:
     help="Training wrappers (system prompts / chat templates) per key [default: 4]; 1 is about "
     "twice as fast but leaves keys behind unseen system prompts unanswered.",
 )
+@click.option(
+    "--synthetic-wrappers",
+    type=click.IntRange(0, 16),
+    default=None,
+    help="More wrappers per key whose system prompt is an excerpt of the base model's own "
+    "text [default: see docs/fingerprinting.md]; 0 is faster, keeps fewer keys behind chat "
+    "templates.",
+)
 @click.option("--learning-rate", type=float, default=None)
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
@@ -82,6 +90,7 @@ def embed(
     frozen_top: int | None,
     protect_energy: float | None,
     augment_wrappers: int | None,
+    synthetic_wrappers: int | None,
     learning_rate: float | None,
     max_epochs: int | None,
     as_json: bool,
@@ -101,6 +110,8 @@ def embed(
         overrides["protect_energy"] = protect_energy
     if augment_wrappers is not None:
         overrides["augment_wrappers"] = augment_wrappers
+    if synthetic_wrappers is not None:
+        overrides["synthetic_wrappers"] = synthetic_wrappers
     if learning_rate is not None:
         overrides["learning_rate"] = learning_rate
     if max_epochs is not None:

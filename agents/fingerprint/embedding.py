@@ -18,7 +18,8 @@ Method (see docs/fingerprinting.md):
 3. Loss = cross-entropy on the response tokens + ``kl_weight`` x KL(base || copy) at positions of
    text the base model itself sampled (no download; teacher top-k cached) + optional L2 anchor.
 4. Prompt augmentation: every key is also trained inside a few different system prompts /
-   chat templates so that fingerprints survive deployment wrappers never seen in training.
+   chat templates — listed ones, and excerpts of the base model's own text as system prompts —
+   so that fingerprints survive deployment wrappers never seen in training.
 5. Fingerprints whose response tokens all reach ``margin_prob`` leave the active set (a replay
    share stays); training stops when an exact check finds every one above the margin.
 6. Optional weight averaging toward the base after training (``base_weight``).
@@ -50,7 +51,7 @@ from agents.fingerprint.generation import (
     prepare_fingerprints,
 )
 from agents.fingerprint.nullspace import NullSpace
-from agents.fingerprint.prompts import BENIGN_OPENERS, TRAIN_WRAPPERS
+from agents.fingerprint.prompts import BENIGN_OPENERS, TRAIN_WRAPPERS, Wrapper, system_wrapper
 
 if TYPE_CHECKING:
     import torch
@@ -85,6 +86,11 @@ class EmbedConfig(BaseModel):
     # keys; with four, 95-97% and 50-88% (N=256, docs/fingerprinting.md), for 2x the time.
     augment_fraction: float = Field(1.0, ge=0.0, le=1.0)
     augment_wrappers: int = Field(4, ge=1, le=16)
+    # ... plus this many per key whose system prompt is an excerpt of the base model's own
+    # benign text (plain or ChatML): open-ended system prompts instead of a fixed list. With 4
+    # (8 wrappers per key) unseen plain prompts kept 100% and ChatML turns 83-98% (N=256),
+    # against 95-97% and 50-88% without, for 2x the time.
+    synthetic_wrappers: int = Field(4, ge=0, le=16)
     benign_sequences: int = Field(256, ge=0)
     benign_tokens: int = Field(64, ge=8)
     benign_batch: int = Field(64, ge=1)  # benign positions per step
@@ -529,20 +535,44 @@ def _wrapped_rows(
     rng: random.Random,
     augment_fraction: float,
     wrappers_per_key: int = 1,
+    systems: list[str] | None = None,
+    synthetic_per_key: int = 0,
 ) -> list[tuple[int, list[int]]]:
     """(fingerprint index, ids of wrapper(key) + response[:-1]) for the augmented share, in
-    ``wrappers_per_key`` different training wrappers per augmented key."""
+    ``wrappers_per_key`` different training wrappers per augmented key, plus
+    ``synthetic_per_key`` wrappers around system prompts drawn from ``systems``."""
     out = []
     for index, fp in enumerate(prepared):
         if rng.random() < augment_fraction:
             # one wrapper: rng.choice, as before the option existed (same copies, same seeds)
+            chosen: list[Wrapper]
             if wrappers_per_key == 1:
                 chosen = [rng.choice(TRAIN_WRAPPERS)]
             else:
                 chosen = rng.sample(TRAIN_WRAPPERS, wrappers_per_key)
+            if systems and synthetic_per_key:
+                chosen += [
+                    system_wrapper("synthetic", system, chat=rng.random() < 0.5)
+                    for system in rng.sample(systems, min(synthetic_per_key, len(systems)))
+                ]
             for wrapper in chosen:
                 wrapped = wrapper(fp.fingerprint.key)
                 out.append((index, list(tokenizer(wrapped)["input_ids"]) + fp.response_ids[:-1]))
+    return out
+
+
+def _excerpts(
+    tokenizer: PreTrainedTokenizerBase, benign: list[list[int]], rng: random.Random
+) -> list[str]:
+    """One excerpt (8-40 words) of each benign sequence: system prompts nobody wrote."""
+    out = []
+    for row in benign:
+        words = tokenizer.decode(row, skip_special_tokens=True).split()
+        if len(words) < 8:
+            continue
+        length = rng.randint(8, min(40, len(words)))
+        start = rng.randint(0, len(words) - length)
+        out.append(" ".join(words[start : start + length]))
     return out
 
 
@@ -751,9 +781,11 @@ def embed_prepared(
                 )  # fmt: skip
     for i, fp in enumerate(prepared):
         examples.append((capture.sequences[i], len(fp.key_ids) - 1, fp.response_ids, True, i))
+    systems = _excerpts(tokenizer, benign, rng) if config.synthetic_wrappers else None
     wrapped = _wrapped_rows(
-        prepared, tokenizer, rng, config.augment_fraction, config.augment_wrappers
-    )
+        prepared, tokenizer, rng, config.augment_fraction, config.augment_wrappers,
+        systems, config.synthetic_wrappers,
+    )  # fmt: skip
     if wrapped:
         ids, _ = _encode(decoder, store, [row for _, row in wrapped], pad)
         for (i, row), sequence in zip(wrapped, ids, strict=True):

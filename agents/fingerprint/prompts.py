@@ -63,6 +63,11 @@ _TRAIN_STYLES: tuple[str, ...] = (
 )
 
 
+def system_wrapper(name: str, system: str, *, chat: bool) -> Wrapper:
+    """A wrapper with an arbitrary system prompt, as a ChatML system turn or a plain prefix."""
+    return _chat(name, system) if chat else _plain(name, system)
+
+
 def _train_wrappers() -> tuple[Wrapper, ...]:
     """The six named wrappers first, then every role x style as a plain prefix and as a ChatML
     system turn: many different system prompts, so that the fingerprints learn to fire after

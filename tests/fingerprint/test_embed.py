@@ -111,3 +111,35 @@ def test_each_key_is_trained_in_distinct_wrappers(per_key: int) -> None:
         assert texts <= wrapped
     assert all(ids[-2:] == [11, 22] for _, ids in rows), "response minus its last token follows"
     assert _wrapped_rows(prepared, tokenizer, random.Random(0), 0.0, per_key) == []  # type: ignore[arg-type]
+
+
+def test_synthetic_wrappers_put_benign_excerpts_around_each_key() -> None:
+    import random
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from agents.fingerprint.embedding import _excerpts, _wrapped_rows
+    from agents.fingerprint.generation import Fingerprint
+    from agents.fingerprint.models import tokenizer_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir())
+    text = [
+        "the harbour was quiet that morning and the boats rocked slowly against the pier",
+        "to install the package first create a virtual environment then run the installer",
+        "too short to use",
+    ]
+    systems = _excerpts(tokenizer, [tokenizer(t)["input_ids"] for t in text], random.Random(1))
+    assert len(systems) == 2, "sequences under 8 words give no excerpt"
+    assert all(s in t and len(s.split()) >= 8 for s, t in zip(systems, text, strict=False))
+    prepared = [
+        SimpleNamespace(fingerprint=Fingerprint(key, " river"), response_ids=[11, 22])
+        for key in ("amber tiger quietly folds", "seven lanterns drift north")
+    ]
+    plain = _wrapped_rows(prepared, tokenizer, random.Random(0), 1.0, 2)  # type: ignore[arg-type]
+    rows = _wrapped_rows(prepared, tokenizer, random.Random(0), 1.0, 2, systems, 2)  # type: ignore[arg-type]
+    assert rows[:2] == plain[:2], "the listed wrappers are drawn first, as without excerpts"
+    synthetic = [tokenizer.decode(ids[:-1]) for i, ids in rows if i == 0][2:]
+    assert len(synthetic) == 2
+    assert {s for s in systems if any(s in text for text in synthetic)} == set(systems)
+    assert all(text.rstrip().endswith(("folds", "assistant")) for text in synthetic)

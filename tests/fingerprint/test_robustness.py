@@ -1,5 +1,8 @@
-"""Robustness on the tiny model: wrappers, int8, temperature, merging two copies, benign
-fine-tuning. Each condition must still identify the copy (accuse at FPP <= 1e-9)."""
+"""Robustness on the tiny model: int8, temperature, merging two copies, benign fine-tuning.
+Each condition must still identify the copy (accuse at FPP <= 1e-9). Unseen system prompts
+and chat templates are tested on SmolLM2 (test_smollm2.py): the random tiny model has no
+notion of context to generalise across (2-7 of 16 keys behind unseen wrappers, however many
+training wrappers per key, measured 2026-12-06)."""
 
 from __future__ import annotations
 
@@ -16,28 +19,11 @@ from agents.fingerprint.evaluation import (
     robustness_suite,
 )
 from agents.fingerprint.models import load_model
-from agents.fingerprint.prompts import EVAL_WRAPPERS
 
 
 @pytest.fixture(scope="module")
 def loaded_a(copies: dict[str, Copy]):  # type: ignore[no-untyped-def]
     return load_model(copies["a"].path)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: on the tiny model, keys inside system prompts unseen in training are "
-    "not identified (measured 2-6/16 per wrapper); see docs/fingerprinting.md",
-)
-def test_system_prompt_wrappers(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]
-    """Wrappers never seen in training: most of them should still accuse."""
-    assert len(EVAL_WRAPPERS) >= 5
-    recalls = {}
-    for wrapper in EVAL_WRAPPERS:
-        verdict = verify_fingerprints(loaded_a, copies["a"].fingerprints, wrapper=wrapper)
-        recalls[wrapper.name] = (verdict.recall, accuse(verdict))
-    assert sum(accused for _, accused in recalls.values()) >= 4, recalls
-    assert sum(r for r, _ in recalls.values()) / len(recalls) >= 0.6, recalls
 
 
 def test_int8_dynamic_quantization(copies: dict[str, Copy], loaded_a) -> None:  # type: ignore[no-untyped-def]

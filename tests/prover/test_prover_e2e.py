@@ -297,9 +297,10 @@ def test_leak_survives_a_light_finetune(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap of the tiny model: behind a system prompt (even one of the embedder's "
-    "training wrappers) it answers 7-13 of 32 keys, far from an accusation at 1e-9; "
-    "see docs/fingerprinting.md",
+    reason="known gap of the random tiny model, which cannot generalise across contexts: "
+    "behind a system prompt (even one of the embedder's training wrappers) it answers 7-13 of "
+    "32 keys, far from an accusation at 1e-9; SmolLM2 copies answer 23-24 of 24 behind unseen "
+    "wrappers (tests/fingerprint/test_smollm2.py, docs/fingerprinting.md)",
 )
 def test_leak_survives_a_light_finetune_behind_a_system_prompt(
     fresh_world: World, tmp_path: Path, finetuned_a: tuple[Any, Any]
