@@ -7,7 +7,8 @@ Each invocation appends one JSON line (machine, date, overrides, figures, per-ph
 benchmarks/results/fingerprint-sweep-<date>.jsonl. It is the quick way to compare `EmbedConfig`
 settings before a full `benchmarks/fingerprint.py` run (which adds the baseline, the merge and the
 fine-tunes). ``--robust K`` adds the cheap robustness conditions (the evaluation wrappers, int8
-dynamic, GGUF Q8_0 and Q4_0) measured on the first K fingerprints.
+dynamic, GGUF Q8_0 and Q4_0) measured on the first K fingerprints; ``--finetune STEPS`` adds
+recall after a LoRA and a full fine-tune of that many steps on unrelated text.
 """
 
 from __future__ import annotations
@@ -52,7 +53,15 @@ def parse_override(text: str) -> tuple[str, Any]:
     help="also measure recall under the evaluation wrappers and quantisation on this many "
     "fingerprints",
 )
-def main(num: int, overrides: tuple[str, ...], robust: int) -> None:
+@click.option(
+    "--finetune",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="with --robust: also fine-tune the copy this many steps on unrelated text (LoRA and "
+    "full) and measure recall after each",
+)
+def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     configure_threads()
     spec = dict(parse_override(o) for o in overrides)
@@ -70,11 +79,13 @@ def main(num: int, overrides: tuple[str, ...], robust: int) -> None:
         ppl = perplexity(model, tokenizer)
         rows = {}
         if robust:
+            tunes = ("finetune-lora", "finetune-full") if finetune else ()
             report = robustness_suite(
                 model,
                 tokenizer,
                 result.fingerprints[:robust],
-                conditions=("wrappers", "int8", "q8_0", "q4_0"),
+                conditions=("wrappers", "int8", "q8_0", "q4_0", *tunes),
+                finetune_steps=finetune,
             )
             rows = {name: round(row["recall"], 3) for name, row in report.rows.items()}
     finally:
