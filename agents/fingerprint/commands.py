@@ -98,23 +98,23 @@ def embed(
     from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
     from agents.fingerprint.generation import FingerprintConfig
 
-    overrides: dict[str, Any] = {"method": method, "progress": sys.stderr.isatty()}
-    if train_layers is not None:
-        overrides["train_layers"] = train_layers
-    if frozen_top is not None:
-        overrides["frozen_top"] = frozen_top
     if protect_energy is None and method == "lora":
         protect_energy = 0.0  # the constraint acts on full weights
-    if protect_energy is not None:
-        overrides["protect_energy"] = protect_energy
-    if augment_wrappers is not None:
-        overrides["augment_wrappers"] = augment_wrappers
-    if synthetic_wrappers is not None:
-        overrides["synthetic_wrappers"] = synthetic_wrappers
-    if learning_rate is not None:
-        overrides["learning_rate"] = learning_rate
-    if max_epochs is not None:
-        overrides["max_epochs"] = max_epochs
+    given = {
+        "train_layers": train_layers,
+        "frozen_top": frozen_top,
+        "protect_energy": protect_energy,
+        "augment_wrappers": augment_wrappers,
+        "synthetic_wrappers": synthetic_wrappers,
+        "learning_rate": learning_rate,
+        "max_epochs": max_epochs,
+    }
+    # Options left out keep EmbedConfig's defaults (one place states them).
+    overrides: dict[str, Any] = {
+        "method": method,
+        "progress": sys.stderr.isatty(),
+        **{name: value for name, value in given.items() if value is not None},
+    }
     try:
         config = EmbedConfig(fingerprint=FingerprintConfig(strategy=strategy), **overrides)  # type: ignore[arg-type]
     except ValueError as bad:  # pydantic's ValidationError: options that do not go together
