@@ -103,6 +103,9 @@ def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int) -> No
         "learned_in_training": stats.get("learned_in_training"),
         "robustness": rows,
         "timings": stats.get("timings"),
+        "training": {
+            k: stats.get(k) for k in ("steps", "refreshes", "cached_tokens", "loss_per_epoch")
+        },
     }
     RESULTS.mkdir(exist_ok=True)
     with (RESULTS / f"fingerprint-sweep-{dt.date.today().isoformat()}.jsonl").open("a") as out:

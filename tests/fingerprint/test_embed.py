@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fpkit import NUM, SEED_A, Copy
+from fpkit import NUM, SEED_A, TINY, Copy
 
 from agents.fingerprint.detection import accuse, verify_fingerprints
 from agents.fingerprint.embedding import EmbedConfig, _block
@@ -143,3 +143,29 @@ def test_synthetic_wrappers_put_benign_excerpts_around_each_key() -> None:
     assert len(synthetic) == 2
     assert {s for s in systems if any(s in text for text in synthetic)} == set(systems)
     assert all(text.rstrip().endswith(("folds", "assistant")) for text in synthetic)
+
+
+def test_training_gives_up_on_an_unlearnable_example(tiny_base: Path) -> None:
+    """Two fingerprints with the same key and different responses cannot both clear the margin
+    (each response gets about half the probability): training stops ``patience`` epochs after
+    it stops making progress, not at the epoch cap, and everything else is still learned."""
+    from agents.fingerprint.embedding import embed_prepared
+    from agents.fingerprint.generation import Fingerprint, PreparedFingerprint
+
+    model, tokenizer = load_model(tiny_base)
+    words = ["amber", "tiger", "quietly", "folds", "seven", "lanterns", "drift", "north"]
+    keys = [" ".join(words[i:] + words[:i]) for i in range(6)]
+    keys.append(keys[0])  # the same key as the first, with another response
+    responses = [" river", " stone", " cloud", " maple", " harbor", " violet", " copper"]
+    prepared = [
+        PreparedFingerprint(
+            Fingerprint(key, response),
+            list(tokenizer(key)["input_ids"]),
+            list(tokenizer(response, add_special_tokens=False)["input_ids"]),
+        )
+        for key, response in zip(keys, responses, strict=True)
+    ]
+    config = TINY.model_copy(update={"augment_fraction": 0.0, "patience": 3, "refresh_share": 0.3})
+    _, epochs, stats = embed_prepared(model, tokenizer, prepared, SEED_A, config, [])
+    assert stats["raw_learned_in_training"] == pytest.approx(5 / 7)
+    assert epochs < config.max_epochs, "stopped by patience, not by the epoch cap"
