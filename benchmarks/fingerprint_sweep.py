@@ -25,7 +25,11 @@ import click
 from _common import machine
 
 from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
-from agents.fingerprint.evaluation import perplexity, robustness_suite
+from agents.fingerprint.evaluation import (
+    perplexity_change_interval,
+    robustness_suite,
+    token_losses,
+)
 from agents.fingerprint.models import configure_threads, load_model, smollm2_dir
 
 RESULTS = Path(__file__).parent / "results"
@@ -70,13 +74,13 @@ def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int) -> No
     except ValueError as bad:
         raise click.UsageError(str(bad)) from bad
     base, tokenizer = load_model(smollm2_dir())
-    base_ppl = perplexity(base, tokenizer)
+    base_losses = token_losses(base, tokenizer)
     del base
     work = Path(tempfile.mkdtemp(prefix="fp-sweep-"))
     try:
         result = embed_fingerprints(smollm2_dir(), work / "copy", b"bench-ours", num, config)
         model, tokenizer = load_model(work / "copy")
-        ppl = perplexity(model, tokenizer)
+        change, low, high = perplexity_change_interval(base_losses, token_losses(model, tokenizer))
         rows = {}
         if robust:
             tunes = ("finetune-lora", "finetune-full") if finetune else ()
@@ -99,7 +103,9 @@ def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int) -> No
         "seconds_per_fingerprint": round(result.seconds / num, 3),
         "recall": result.recall,
         "epochs": result.epochs,
-        "perplexity_change": round(ppl / base_ppl - 1, 4),
+        "perplexity_change": round(change, 4),
+        # 95% bootstrap interval over the held-out tokens: how finely the text resolves it
+        "perplexity_change_95": [round(low, 4), round(high, 4)],
         "learned_in_training": stats.get("learned_in_training"),
         "robustness": rows,
         "timings": stats.get("timings"),

@@ -31,18 +31,18 @@ def heldout_text() -> str:
     return resources.files("agents.fingerprint").joinpath("data/heldout.txt").read_text("utf-8")
 
 
-def perplexity(
+def token_losses(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     text: str | None = None,
     window: int = 256,
-) -> float:
-    """Token-level perplexity of ``text`` (default: the held-out text), per paragraph, in
-    non-overlapping windows of ``window`` tokens."""
+) -> list[float]:
+    """Per-token negative log-likelihood of ``text`` (default: the held-out text), per
+    paragraph, in non-overlapping windows of ``window`` tokens."""
     import torch
 
     text = text if text is not None else heldout_text()
-    total, count = 0.0, 0
+    losses: list[float] = []
     device = next(model.parameters()).device
     for paragraph in (p.strip() for p in text.split("\n\n")):
         if not paragraph:
@@ -54,10 +54,46 @@ def perplexity(
                 continue
             with torch.no_grad():
                 logits = model(input_ids=chunk).logits[0, :-1].float()
-            nll = torch.nn.functional.cross_entropy(logits, chunk[0, 1:], reduction="sum")
-            total += float(nll)
-            count += chunk.shape[1] - 1
-    return math.exp(total / max(count, 1))
+            nll = torch.nn.functional.cross_entropy(logits, chunk[0, 1:], reduction="none")
+            losses += nll.tolist()
+    return losses
+
+
+def perplexity(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    text: str | None = None,
+    window: int = 256,
+) -> float:
+    """Token-level perplexity of ``text`` (default: the held-out text), per paragraph, in
+    non-overlapping windows of ``window`` tokens."""
+    losses = token_losses(model, tokenizer, text, window)
+    return math.exp(sum(losses) / max(len(losses), 1))
+
+
+def perplexity_change_interval(
+    base_losses: Sequence[float],
+    copy_losses: Sequence[float],
+    resamples: int = 2000,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """The copy's perplexity change against the base on the same tokens (their per-token
+    losses, :func:`token_losses`) and a bootstrap ``level`` interval over the tokens: how
+    finely the text resolves the change (803 held-out tokens: about +-1.5 points)."""
+    import random
+
+    if len(base_losses) != len(copy_losses) or not base_losses:
+        raise ValueError("base and copy need per-token losses on the same, non-empty text")
+    change = [c - b for b, c in zip(base_losses, copy_losses, strict=True)]
+    n = len(change)
+    draw = random.Random(0)  # the interval of one pair of copies is reproducible
+    means = sorted(sum(change[draw.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    tail = int(resamples * (1 - level) / 2)
+    return (
+        math.exp(sum(change) / n) - 1,
+        math.exp(means[tail]) - 1,
+        math.exp(means[resamples - 1 - tail]) - 1,
+    )
 
 
 def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
