@@ -22,7 +22,12 @@ from _common import machine
 
 from agents.fingerprint.detection import verify_fingerprints
 from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
-from agents.fingerprint.evaluation import perplexity, robustness_suite
+from agents.fingerprint.evaluation import (
+    perplexity,
+    perplexity_change_interval,
+    robustness_suite,
+    token_losses,
+)
 from agents.fingerprint.generation import FingerprintConfig
 from agents.fingerprint.models import configure_threads, load_model, smollm2_dir
 
@@ -55,7 +60,12 @@ METHODS: dict[str, EmbedConfig] = {
 
 
 def run_one(
-    name: str, config: EmbedConfig, num: int, base_ppl: float, robust: bool
+    name: str,
+    config: EmbedConfig,
+    num: int,
+    base_ppl: float,
+    base_losses: list[float],
+    robust: bool,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"fp-bench-{name}-"))
     try:
@@ -64,6 +74,7 @@ def run_one(
         )
         model, tokenizer = load_model(work / "copy")
         ppl = perplexity(model, tokenizer)
+        _, low, high = perplexity_change_interval(base_losses, token_losses(model, tokenizer))
         row: dict[str, Any] = {
             "method": name,
             "num": num,
@@ -73,6 +84,8 @@ def run_one(
             "recall": result.recall,
             "perplexity": round(ppl, 3),
             "perplexity_change": round(ppl / base_ppl - 1, 4),
+            # 95% bootstrap interval over the held-out tokens: the text's resolution
+            "perplexity_change_95": [round(low, 4), round(high, 4)],
         }
         clean = verify_fingerprints(
             smollm2_dir(), result.fingerprints, sample=min(num, 128), sample_seed=0
@@ -93,6 +106,14 @@ def run_one(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def interval(row: dict[str, Any]) -> str:
+    """`` (+a% to +b%)`` from a run's bootstrap interval; runs recorded before it have none."""
+    if "perplexity_change_95" not in row:
+        return ""
+    low, high = row["perplexity_change_95"]
+    return f" ({100 * low:+.1f}% to {100 * high:+.1f}%)"
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Fingerprinting benchmark — {report['date']}",
@@ -101,13 +122,13 @@ def markdown(report: dict[str, Any]) -> str:
         *[f"Runs appended {a['date']} on {a['machine']}" for a in report.get("appended", [])],
         f"Base model: SmolLM2-135M-Instruct, held-out perplexity {report['base_perplexity']:.3f}",
         "",
-        "| method | N | s/fp | epochs | recall | ppl change | base-model matches |",
+        "| method | N | s/fp | epochs | recall | ppl change (95% interval) | base-model matches |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in report["runs"]:
         lines.append(
             f"| {r['method']} | {r['num']} | {r['seconds_per_fingerprint']} | {r['epochs']} | "
-            f"{r['recall']:.3f} | {100 * r['perplexity_change']:+.1f}% | "
+            f"{r['recall']:.3f} | {100 * r['perplexity_change']:+.1f}%{interval(r)} | "
             f"{r['base_model_matches']['matched']}/{r['base_model_matches']['queried']} |"
         )
     robust = [r for r in report["runs"] if "robustness" in r]
@@ -152,22 +173,23 @@ def main(
         report.setdefault("appended", []).append(
             {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine()}
         )
-    else:
-        base, tokenizer = load_model(smollm2_dir())
+    base, tokenizer = load_model(smollm2_dir())
+    base_losses = token_losses(base, tokenizer)
+    if not (append and today.exists()):
         report = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "base_perplexity": perplexity(base, tokenizer),
             "runs": [],
         }
-        del base
+    del base
     for num in nums:
         for name in methods:
             if name != "ours" and num > baseline_max:
                 continue
             started = time.perf_counter()
             report["runs"].append(
-                run_one(name, METHODS[name], num, report["base_perplexity"], robust)
+                run_one(name, METHODS[name], num, report["base_perplexity"], base_losses, robust)
             )
             click.echo(
                 f"{name} N={num}: {json.dumps(report['runs'][-1])} "
