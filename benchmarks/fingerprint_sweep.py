@@ -65,7 +65,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     help="with --robust: also fine-tune the copy this many steps on unrelated text (LoRA and "
     "full) and measure recall after each",
 )
-def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int) -> None:
+@click.option(
+    "--seed",
+    default="bench-ours",
+    show_default=True,
+    help="the copy's secret seed (text): another seed draws other fingerprints",
+)
+def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int, seed: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     configure_threads()
     spec = dict(parse_override(o) for o in overrides)
@@ -78,7 +84,7 @@ def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int) -> No
     del base
     work = Path(tempfile.mkdtemp(prefix="fp-sweep-"))
     try:
-        result = embed_fingerprints(smollm2_dir(), work / "copy", b"bench-ours", num, config)
+        result = embed_fingerprints(smollm2_dir(), work / "copy", seed.encode(), num, config)
         model, tokenizer = load_model(work / "copy")
         change, low, high = perplexity_change_interval(base_losses, token_losses(model, tokenizer))
         rows = {}
@@ -100,6 +106,7 @@ def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int) -> No
         "machine": machine(),
         "num": num,
         "overrides": spec,
+        **({"seed": seed} if seed != "bench-ours" else {}),
         "seconds_per_fingerprint": round(result.seconds / num, 3),
         "recall": result.recall,
         "epochs": result.epochs,
