@@ -23,8 +23,8 @@ from _common import machine
 from agents.fingerprint.detection import verify_fingerprints
 from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
 from agents.fingerprint.evaluation import (
-    perplexity,
     perplexity_change_interval,
+    perplexity_of,
     robustness_suite,
     token_losses,
 )
@@ -73,8 +73,9 @@ def run_one(
             smollm2_dir(), work / "copy", b"bench-" + name.encode(), num, config
         )
         model, tokenizer = load_model(work / "copy")
-        ppl = perplexity(model, tokenizer)
-        _, low, high = perplexity_change_interval(base_losses, token_losses(model, tokenizer))
+        losses = token_losses(model, tokenizer)  # one pass for the figure and its interval
+        ppl = perplexity_of(losses)
+        _, low, high = perplexity_change_interval(base_losses, losses)
         row: dict[str, Any] = {
             "method": name,
             "num": num,
@@ -179,7 +180,7 @@ def main(
         report = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": machine(),
-            "base_perplexity": perplexity(base, tokenizer),
+            "base_perplexity": perplexity_of(base_losses),
             "runs": [],
         }
     del base

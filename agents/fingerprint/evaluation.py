@@ -67,7 +67,11 @@ def perplexity(
 ) -> float:
     """Token-level perplexity of ``text`` (default: the held-out text), per paragraph, in
     non-overlapping windows of ``window`` tokens."""
-    losses = token_losses(model, tokenizer, text, window)
+    return perplexity_of(token_losses(model, tokenizer, text, window))
+
+
+def perplexity_of(losses: Sequence[float]) -> float:
+    """Perplexity from per-token losses (:func:`token_losses`)."""
     return math.exp(sum(losses) / max(len(losses), 1))
 
 
