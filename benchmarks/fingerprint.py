@@ -54,6 +54,7 @@ METHODS: dict[str, EmbedConfig] = {
         augment_fraction=0.0,
         replay_fraction=1.0,
         max_epochs=15,
+        head_precision="float32",
         progress=False,
     ),
 }

@@ -1,9 +1,10 @@
 """Utility and robustness measurements of a fingerprinted copy.
 
-Utility: perplexity on held-out text that ships with the package (written for this project,
-never used in training). Robustness: recall after deployment wrappers, sampling, int8 dynamic
-quantisation, llama.cpp-style block quantisation (Q8_0, Q4_0), weight-averaging two copies, and
-a short benign fine-tune on unrelated text.
+Utility: perplexity on held-out text that ships with the package (about 10,700 words, 12,400
+SmolLM2 tokens of varied prose written for this project, never used in training; before
+2026-12-06 evening only its first 803 tokens). Robustness: recall after deployment wrappers,
+sampling, int8 dynamic quantisation, llama.cpp-style block quantisation (Q8_0, Q4_0),
+weight-averaging two copies, and a short benign fine-tune on unrelated text.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def perplexity_change_interval(
 ) -> tuple[float, float, float]:
     """The copy's perplexity change against the base on the same tokens (their per-token
     losses, :func:`token_losses`) and a bootstrap ``level`` interval over the tokens: how
-    finely the text resolves the change (803 held-out tokens: about +-1.5 points)."""
+    finely the text resolves the change (about +-1.5 points on the first 803 held-out tokens,
+    about +-0.4 on all 12,400)."""
     import random
 
     if len(base_losses) != len(copy_losses) or not base_losses:

@@ -76,6 +76,7 @@ class Decoder:
             getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         )
         self.num_layers = len(self.stack.layers)
+        self._head_copies: dict[torch.dtype, torch.Tensor] = {}
         self._rope = apply_rotary_pos_emb
         for layer in self.stack.layers:
             attn = getattr(layer, "self_attn", None)
@@ -94,10 +95,25 @@ class Decoder:
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.stack.embed_tokens(ids)  # type: ignore[no-any-return]
 
-    def logits(self, hidden: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Next-token logits from last-layer hidden states; ``rows`` restricts the vocabulary."""
+    def logits(
+        self,
+        hidden: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """Next-token logits (float32) from last-layer hidden states; ``rows`` restricts the
+        vocabulary; ``dtype`` runs the head in that precision (a cached copy of its weights:
+        only for a head that does not train)."""
         normed = self.stack.norm(hidden)
         head = self.model.get_output_embeddings()
+        if dtype is not None and dtype != head.weight.dtype and rows is None:
+            copy = self._head_copies.get(dtype)
+            if copy is None:
+                copy = self._head_copies[dtype] = head.weight.detach().to(dtype)
+            out = normed.to(dtype) @ copy.T
+            if getattr(head, "bias", None) is not None:
+                out = out + head.bias.to(dtype)
+            return out.float()  # type: ignore[no-any-return]
         if rows is None:
             return head(normed).float()  # type: ignore[no-any-return]
         weight = head.weight[rows]

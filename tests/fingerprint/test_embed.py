@@ -169,3 +169,45 @@ def test_training_gives_up_on_an_unlearnable_example(tiny_base: Path) -> None:
     _, epochs, stats = embed_prepared(model, tokenizer, prepared, SEED_A, config, [])
     assert stats["raw_learned_in_training"] == pytest.approx(5 / 7)
     assert epochs < config.max_epochs, "stopped by patience, not by the epoch cap"
+
+
+def test_bfloat16_head_follows_the_float32_head(tiny_base: Path) -> None:
+    from agents.fingerprint.forward import Decoder
+
+    model, _ = load_model(tiny_base)
+    decoder = Decoder(model)
+    hidden = torch.randn(6, model.config.hidden_size, requires_grad=True)
+    exact = decoder.logits(hidden)
+    fast = decoder.logits(hidden, dtype=torch.bfloat16)
+    assert fast.dtype == torch.float32 and fast.shape == exact.shape
+    error = (fast - exact).norm() / exact.norm()
+    assert 0 < error < 0.02, error
+    (grad,) = torch.autograd.grad(fast.logsumexp(-1).sum(), hidden)
+    (want,) = torch.autograd.grad(exact.logsumexp(-1).sum(), hidden)
+    assert torch.nn.functional.cosine_similarity(grad.flatten(), want.flatten(), dim=0) > 0.999
+    assert all(p.dtype == torch.float32 for p in model.parameters()), "the model is untouched"
+
+
+def test_bfloat16_head_training_still_learns_every_fingerprint(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    """The exact checks and the written weights stay float32."""
+    from agents.fingerprint.embedding import embed_fingerprints
+
+    config = TINY.model_copy(update={"head_precision": "bfloat16", "benign_sequences": 32})
+    result = embed_fingerprints(tiny_base, tmp_path / "copy", SEED_A, 8, config)
+    assert result.recall == 1.0
+    model, _ = load_model(tmp_path / "copy")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_auto_head_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.fingerprint.embedding import head_dtype
+
+    cpu = torch.device("cpu")
+    assert head_dtype("float32", cpu) == torch.float32
+    assert head_dtype("bfloat16", cpu) == torch.bfloat16
+    for native, want in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        assert head_dtype("auto", cpu) == want
