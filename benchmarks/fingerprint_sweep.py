@@ -113,11 +113,13 @@ def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int, seed:
         "perplexity_change": round(change, 4),
         # 95% bootstrap interval over the held-out tokens: how finely the text resolves it
         "perplexity_change_95": [round(low, 4), round(high, 4)],
+        "heldout_tokens": len(base_losses),
         "learned_in_training": stats.get("learned_in_training"),
         "robustness": rows,
         "timings": stats.get("timings"),
         "training": {
-            k: stats.get(k) for k in ("steps", "refreshes", "cached_tokens", "loss_per_epoch")
+            k: stats.get(k)
+            for k in ("steps", "refreshes", "cached_tokens", "head_precision", "loss_per_epoch")
         },
     }
     RESULTS.mkdir(exist_ok=True)
