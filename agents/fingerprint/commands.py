@@ -47,7 +47,10 @@ def group() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--method", type=click.Choice(["full", "lora"]), default="full", show_default=True)
 @click.option(
-    "--train-layers", type=click.IntRange(min=1), default=None, help="Top layers to train."
+    "--train-layers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Decoder layers that learn, just below the frozen top (default 8).",
 )
 @click.option(
     "--frozen-top",

@@ -72,10 +72,12 @@ def test_no_false_accusations(copies: dict[str, Copy], tiny_base: Path, other_ba
 @pytest.mark.parametrize(
     ("layers", "overrides", "block"),
     [
-        (30, {}, (22, 26)),  # SmolLM2: layers 22-25 learn, the top 4 stay frozen
+        (30, {}, (18, 26)),  # SmolLM2: layers 18-25 learn, the top 4 stay frozen
+        (30, {"train_layers": 4}, (22, 26)),
         (30, {"train_layers": None}, (0, 26)),
-        (30, {"frozen_top": 0}, (26, 30)),
-        (6, {}, (0, 4)),  # too shallow for both: the frozen top shrinks
+        (30, {"frozen_top": 0}, (22, 30)),
+        (6, {"train_layers": 4}, (0, 4)),  # too shallow for both: the frozen top shrinks
+        (6, {}, (0, 6)),  # ... to nothing when the block alone needs every layer
         (2, {}, (0, 2)),  # the 2-layer test model trains both layers by default
         (2, {"train_layers": None}, (0, 1)),
     ],
