@@ -666,7 +666,8 @@ class _Trainer:
         out: list[bool] = []
         with torch.no_grad():
             for start in range(0, len(self.fps), 256):
-                out += self._ce(list(range(start, min(start + 256, len(self.fps)))), True)[1]
+                rows = list(range(start, min(start + 256, len(self.fps))))
+                out += self._ce(rows, exact=True)[1]
         return out
 
     def train(self, optimizer: Any, params: list[Any], backward: Any) -> tuple[int, list[float]]:
