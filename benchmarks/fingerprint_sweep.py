@@ -8,7 +8,13 @@ benchmarks/results/fingerprint-sweep-<date>.jsonl. It is the quick way to compar
 settings before a full `benchmarks/fingerprint.py` run (which adds the baseline, the merge and the
 fine-tunes). ``--robust K`` adds the cheap robustness conditions (the evaluation wrappers, int8
 dynamic, GGUF Q8_0 and Q4_0) measured on the first K fingerprints; ``--finetune STEPS`` adds
-recall after a LoRA and a full fine-tune of that many steps on unrelated text.
+recall after a LoRA and a full fine-tune of that many steps on unrelated text. ``--losses FILE``
+keeps the copy's per-token held-out losses; ``--against FILE`` (another run's) adds the paired
+difference of the two copies' perplexity changes, which separates settings a few tenths of a
+point apart:
+
+    python benchmarks/fingerprint_sweep.py --num 512 --losses /tmp/plain.json
+    python benchmarks/fingerprint_sweep.py --num 512 --set decay=4 --against /tmp/plain.json
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from _common import machine
 from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
 from agents.fingerprint.evaluation import (
     perplexity_change_interval,
+    perplexity_difference_interval,
     robustness_suite,
     token_losses,
 )
@@ -71,7 +78,27 @@ def parse_override(text: str) -> tuple[str, Any]:
     show_default=True,
     help="the copy's secret seed (text): another seed draws other fingerprints",
 )
-def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int, seed: str) -> None:
+@click.option(
+    "--losses",
+    "losses_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the copy's per-token held-out losses here (JSON), for a later --against",
+)
+@click.option(
+    "--against",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="an earlier run's --losses file: also record how much more perplexity this copy costs "
+    "than that one, with a paired bootstrap interval (ranks two settings more finely)",
+)
+def main(
+    num: int,
+    overrides: tuple[str, ...],
+    robust: int,
+    finetune: int,
+    seed: str,
+    losses_out: Path | None,
+    against: Path | None,
+) -> None:
     logging.basicConfig(level=logging.WARNING)
     configure_threads()
     spec = dict(parse_override(o) for o in overrides)
@@ -86,7 +113,17 @@ def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int, seed:
     try:
         result = embed_fingerprints(smollm2_dir(), work / "copy", seed.encode(), num, config)
         model, tokenizer = load_model(work / "copy")
-        change, low, high = perplexity_change_interval(base_losses, token_losses(model, tokenizer))
+        copy_losses = token_losses(model, tokenizer)
+        change, low, high = perplexity_change_interval(base_losses, copy_losses)
+        if losses_out is not None:
+            losses_out.write_text(json.dumps(copy_losses))
+        paired = {}
+        if against is not None:
+            diff, diff_low, diff_high = perplexity_difference_interval(
+                base_losses, json.loads(against.read_text()), copy_losses
+            )
+            paired = {"against": against.name, "difference": round(diff, 4),
+                      "difference_95": [round(diff_low, 4), round(diff_high, 4)]}  # fmt: skip
         rows = {}
         if robust:
             tunes = ("finetune-lora", "finetune-full") if finetune else ()
@@ -114,6 +151,7 @@ def main(num: int, overrides: tuple[str, ...], robust: int, finetune: int, seed:
         # 95% bootstrap interval over the held-out tokens: how finely the text resolves it
         "perplexity_change_95": [round(low, 4), round(high, 4)],
         "heldout_tokens": len(base_losses),
+        **({"paired": paired} if paired else {}),
         "learned_in_training": stats.get("learned_in_training"),
         "robustness": rows,
         "timings": stats.get("timings"),

@@ -88,6 +88,9 @@ class EmbedConfig(BaseModel):
     batch_size: int = Field(64, ge=1)  # fingerprint examples per step
     max_epochs: int = Field(40, ge=1)
     margin_prob: float = Field(0.6, gt=0.0, lt=1.0)
+    # Response tokens after the first: None = the same margin; a number = they need only stay
+    # the top token with at least this probability (they are the base's greedy continuation).
+    continuation_margin: float | None = Field(None, ge=0.0, lt=1.0)
     replay_fraction: float = Field(0.25, ge=0.0, le=1.0)
     # Every key is also trained inside ``augment_wrappers`` different training wrappers: with
     # one wrapper per key, unseen system prompts kept 73-80% (plain) and 3-17% (chat) of the
@@ -110,6 +113,9 @@ class EmbedConfig(BaseModel):
     context_kl_weight: float = Field(0.0, ge=0.0)
     context_positions: int = Field(8, ge=1)
     anchor_weight: float = Field(0.0, ge=0.0)
+    # Decoupled decay of the trained weights toward the base (AdamW's decay, aimed at the base
+    # instead of zero): after every step the change shrinks by ``learning_rate x decay``.
+    decay: float = Field(0.0, ge=0.0)
     # Null-space constraint (AlphaEdit-style): each trained weight may not change along the top
     # input directions that carry ``protect_energy`` of its benign inputs' energy, so the
     # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
@@ -650,12 +656,29 @@ class _Trainer:
         hidden, valid = _forward(self.decoder, self.store, self.fps, rows, self.split)
         gold = self.fps.targets[torch.tensor(rows)][:, : hidden.shape[1]].to(hidden.device)
         logits = self.decoder.logits(hidden[valid], dtype=None if exact else self.head_dtype)
-        loss = F.cross_entropy(logits, gold[valid])
+        targets = gold[valid]
         with torch.no_grad():
-            p_gold = torch.softmax(logits, -1).gather(1, gold[valid][:, None])[:, 0]
-            ok = torch.ones_like(gold, dtype=torch.float)
-            ok[valid] = (p_gold >= self.config.margin_prob).float()
-            learned = ok.bool().all(dim=1).tolist()
+            probs = torch.softmax(logits.float(), -1)
+            p_gold = probs.gather(1, targets[:, None])[:, 0]
+            clear = p_gold >= self.config.margin_prob
+            follow = self.config.continuation_margin
+            if follow is not None:
+                # later response tokens are the base model's own greedy continuation: they
+                # need to stay the top token, not reach the first token's margin
+                later = torch.zeros_like(gold, dtype=torch.bool)
+                later[:, 1:] = True
+                later = later[valid]
+                top = probs.argmax(-1) == targets
+                clear = torch.where(later, top & (p_gold >= follow), clear)
+            ok = torch.ones_like(gold, dtype=torch.bool)
+            ok[valid] = clear
+            learned = ok.all(dim=1).tolist()
+        if follow is None:
+            loss = F.cross_entropy(logits, targets)
+        else:  # only the first tokens and the continuation tokens that slipped
+            weight = (~later | ~clear).float()
+            per_token = F.cross_entropy(logits, targets, reduction="none")
+            loss = (per_token * weight).sum() / weight.sum().clamp_min(1.0)
         self.counters.positions += int(valid.sum())
         return loss, learned
 
@@ -671,10 +694,13 @@ class _Trainer:
         return out
 
     def train(self, optimizer: Any, params: list[Any], backward: Any) -> tuple[int, list[float]]:
+        import torch
         from tqdm import tqdm
 
         config = self.config
-        anchors = [p.detach().clone() for p in params] if config.anchor_weight > 0 else []
+        keep_base = config.anchor_weight > 0 or config.decay > 0
+        anchors = [p.detach().clone() for p in params] if keep_base else []
+        shrink = config.learning_rate * config.decay
         learned = [False] * len(self.fps)
         confirmed = False
         refreshes_left = 0 if self.exact else config.refresh_rounds
@@ -720,7 +746,7 @@ class _Trainer:
                     loss = loss + config.context_kl_weight * self._kl_loss(
                         self.context_kl, config.benign_batch
                     )
-                if anchors:
+                if config.anchor_weight > 0:
                     drift = sum(((p - a) ** 2).sum() for p, a in zip(params, anchors, strict=True))
                     loss = loss + config.anchor_weight * drift
                 optimizer.zero_grad(set_to_none=True)
@@ -728,6 +754,10 @@ class _Trainer:
                 if self.nullspace is not None:
                     self.nullspace.project_gradients()
                 optimizer.step()
+                if shrink > 0:
+                    with torch.no_grad():
+                        for p, a in zip(params, anchors, strict=True):
+                            p.sub_(p - a, alpha=shrink)
                 self.counters.steps += 1
                 epoch_losses.append(float(loss.detach()))
             if self.nullspace is not None:

@@ -213,3 +213,25 @@ def test_auto_head_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatc
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
         assert head_dtype("auto", cpu) == want
+
+
+def test_decay_keeps_the_change_closer_to_the_base(tiny_base: Path, tmp_path: Path) -> None:
+    """Decoupled decay toward the base: every fingerprint is still learned, with a smaller
+    change of the weights (the noise it would leave on benign text)."""
+    from agents.fingerprint.embedding import embed_fingerprints
+
+    base, _ = load_model(tiny_base)
+    base_state = base.state_dict()
+
+    def change(decay: float) -> float:
+        config = TINY.model_copy(update={"decay": decay, "benign_sequences": 32})
+        out = tmp_path / f"decay-{decay}"
+        assert embed_fingerprints(tiny_base, out, SEED_A, 8, config).recall == 1.0
+        model, _ = load_model(out)
+        return sum(
+            float((value - base_state[name]).norm() ** 2)
+            for name, value in model.state_dict().items()
+        )
+
+    plain, decayed = change(0.0), change(5.0)
+    assert 0 < decayed < 0.9 * plain, (decayed, plain)

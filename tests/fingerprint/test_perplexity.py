@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.fingerprint.evaluation import perplexity, perplexity_change_interval, token_losses
+from agents.fingerprint.evaluation import (
+    perplexity,
+    perplexity_change_interval,
+    perplexity_difference_interval,
+    token_losses,
+)
 
 
 def test_a_uniform_shift_has_no_spread() -> None:
@@ -38,6 +43,26 @@ def test_losses_must_be_on_the_same_tokens() -> None:
         perplexity_change_interval([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="non-empty"):
         perplexity_change_interval([], [])
+
+
+def test_paired_difference_sees_what_separate_intervals_cannot() -> None:
+    """Two copies that differ by a small shift on a noisy text: their separate intervals
+    overlap, the paired difference excludes zero."""
+    draw = random.Random(3)
+    base = [draw.uniform(1, 5) for _ in range(4096)]
+    noise = [draw.gauss(0, 0.3) for _ in base]  # what both copies got wrong alike
+    first = [b + 0.02 + e + draw.gauss(0, 0.02) for b, e in zip(base, noise, strict=True)]
+    second = [b + 0.03 + e + draw.gauss(0, 0.02) for b, e in zip(base, noise, strict=True)]
+    high_1 = perplexity_change_interval(base, first, resamples=300)[2]
+    low_2 = perplexity_change_interval(base, second, resamples=300)[1]
+    assert low_2 < high_1, "each copy alone cannot tell them apart"
+    diff, low, high = perplexity_difference_interval(base, first, second, resamples=300)
+    assert 0 < low < diff < high
+    assert diff == pytest.approx(math.exp(0.03) - math.exp(0.02), rel=0.2)
+    same, low, high = perplexity_difference_interval(base, first, first, resamples=50)
+    assert same == low == high == 0.0
+    with pytest.raises(ValueError, match="same text"):
+        perplexity_difference_interval(base, first, second[:-1])
 
 
 def test_perplexity_is_the_mean_token_loss(tiny_base: Path) -> None:
