@@ -88,9 +88,6 @@ class EmbedConfig(BaseModel):
     batch_size: int = Field(64, ge=1)  # fingerprint examples per step
     max_epochs: int = Field(40, ge=1)
     margin_prob: float = Field(0.6, gt=0.0, lt=1.0)
-    # Response tokens after the first: None = the same margin; a number = they need only stay
-    # the top token with at least this probability (they are the base's greedy continuation).
-    continuation_margin: float | None = Field(None, ge=0.0, lt=1.0)
     replay_fraction: float = Field(0.25, ge=0.0, le=1.0)
     # Every key is also trained inside ``augment_wrappers`` different training wrappers: with
     # one wrapper per key, unseen system prompts kept 73-80% (plain) and 3-17% (chat) of the
@@ -656,29 +653,12 @@ class _Trainer:
         hidden, valid = _forward(self.decoder, self.store, self.fps, rows, self.split)
         gold = self.fps.targets[torch.tensor(rows)][:, : hidden.shape[1]].to(hidden.device)
         logits = self.decoder.logits(hidden[valid], dtype=None if exact else self.head_dtype)
-        targets = gold[valid]
+        loss = F.cross_entropy(logits, gold[valid])
         with torch.no_grad():
-            probs = torch.softmax(logits.float(), -1)
-            p_gold = probs.gather(1, targets[:, None])[:, 0]
-            clear = p_gold >= self.config.margin_prob
-            follow = self.config.continuation_margin
-            if follow is not None:
-                # later response tokens are the base model's own greedy continuation: they
-                # need to stay the top token, not reach the first token's margin
-                later = torch.zeros_like(gold, dtype=torch.bool)
-                later[:, 1:] = True
-                later = later[valid]
-                top = probs.argmax(-1) == targets
-                clear = torch.where(later, top & (p_gold >= follow), clear)
-            ok = torch.ones_like(gold, dtype=torch.bool)
-            ok[valid] = clear
-            learned = ok.all(dim=1).tolist()
-        if follow is None:
-            loss = F.cross_entropy(logits, targets)
-        else:  # only the first tokens and the continuation tokens that slipped
-            weight = (~later | ~clear).float()
-            per_token = F.cross_entropy(logits, targets, reduction="none")
-            loss = (per_token * weight).sum() / weight.sum().clamp_min(1.0)
+            p_gold = torch.softmax(logits, -1).gather(1, gold[valid][:, None])[:, 0]
+            ok = torch.ones_like(gold, dtype=torch.float)
+            ok[valid] = (p_gold >= self.config.margin_prob).float()
+            learned = ok.bool().all(dim=1).tolist()
         self.counters.positions += int(valid.sum())
         return loss, learned
 
