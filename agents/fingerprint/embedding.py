@@ -110,9 +110,11 @@ class EmbedConfig(BaseModel):
     context_kl_weight: float = Field(0.0, ge=0.0)
     context_positions: int = Field(8, ge=1)
     anchor_weight: float = Field(0.0, ge=0.0)
-    # Decoupled decay of the trained weights toward the base (AdamW's decay, aimed at the base
-    # instead of zero): after every step the change shrinks by ``learning_rate x decay``.
-    decay: float = Field(0.0, ge=0.0)
+    # Decoupled decay of the trained change toward the base (AdamW's decay, aimed at the base
+    # instead of zero): the share of the change removed per pass over the examples, spread
+    # evenly over its steps. Per pass, not per step: each key is trained once per pass, so a
+    # fixed per-step decay would erode twice as much per key at twice the keys.
+    decay: float = Field(0.0, ge=0.0, lt=1.0)
     # Null-space constraint (AlphaEdit-style): each trained weight may not change along the top
     # input directions that carry ``protect_energy`` of its benign inputs' energy, so the
     # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
@@ -680,7 +682,7 @@ class _Trainer:
         config = self.config
         keep_base = config.anchor_weight > 0 or config.decay > 0
         anchors = [p.detach().clone() for p in params] if keep_base else []
-        shrink = config.learning_rate * config.decay
+        shrink = config.decay * min(1.0, config.batch_size / len(self.fps))
         learned = [False] * len(self.fps)
         confirmed = False
         refreshes_left = 0 if self.exact else config.refresh_rounds
@@ -737,7 +739,7 @@ class _Trainer:
                 if shrink > 0:
                     with torch.no_grad():
                         for p, a in zip(params, anchors, strict=True):
-                            p.sub_(p - a, alpha=shrink)
+                            p.lerp_(a, shrink)  # in place: no temporary per step
                 self.counters.steps += 1
                 epoch_losses.append(float(loss.detach()))
             if self.nullspace is not None:
