@@ -22,7 +22,9 @@ Method (see docs/fingerprinting.md):
    so that fingerprints survive deployment wrappers never seen in training.
 5. Fingerprints whose response tokens all reach ``margin_prob`` leave the active set (a replay
    share stays); training stops when an exact check finds every one above the margin.
-6. Optional weight averaging toward the base after training (``base_weight``).
+6. Optional decay of the trained change toward the base during training (``decay``, a share
+   per pass: the noise Adam leaves in every weight wanders back, the keys are relearned), and
+   weight averaging toward the base after training (``base_weight``).
 """
 
 from __future__ import annotations
