@@ -14,7 +14,7 @@ difference of the two copies' perplexity changes, which separates settings a few
 point apart:
 
     python benchmarks/fingerprint_sweep.py --num 512 --losses /tmp/plain.json
-    python benchmarks/fingerprint_sweep.py --num 512 --set decay=4 --against /tmp/plain.json
+    python benchmarks/fingerprint_sweep.py --num 512 --set decay=0.1 --against /tmp/plain.json
 """
 
 from __future__ import annotations

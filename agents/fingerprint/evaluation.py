@@ -121,21 +121,30 @@ def perplexity_difference_interval(
     n = len(base_losses)
     if not n or len(first_losses) != n or len(second_losses) != n:
         raise ValueError("the base and both copies need per-token losses on the same text")
-    blocks = [range(start, min(start + block, n)) for start in range(0, n, block)]
+    starts = range(0, n, block)
+    # per block: (tokens, first copy's summed loss change, second's), summed once, not per draw
+    sums = [
+        (
+            min(start + block, n) - start,
+            sum(first_losses[i] - base_losses[i] for i in range(start, min(start + block, n))),
+            sum(second_losses[i] - base_losses[i] for i in range(start, min(start + block, n))),
+        )
+        for start in starts
+    ]
 
-    def change(losses: Sequence[float], picked: list[range]) -> float:
-        total = sum(losses[i] - base_losses[i] for r in picked for i in r)
-        return math.exp(total / sum(len(r) for r in picked)) - 1
-
-    def difference(picked: list[range]) -> float:
-        return change(second_losses, picked) - change(first_losses, picked)
+    def difference(picked: list[int]) -> float:
+        tokens = sum(sums[j][0] for j in picked)
+        first = math.exp(sum(sums[j][1] for j in picked) / tokens)
+        second = math.exp(sum(sums[j][2] for j in picked) / tokens)
+        return second - first
 
     draw = random.Random(0)
+    count = len(sums)
     spread = sorted(
-        difference([blocks[draw.randrange(len(blocks))] for _ in blocks]) for _ in range(resamples)
+        difference([draw.randrange(count) for _ in range(count)]) for _ in range(resamples)
     )
     tail = int(resamples * (1 - level) / 2)
-    return difference(blocks), spread[tail], spread[resamples - 1 - tail]
+    return difference(list(range(count))), spread[tail], spread[resamples - 1 - tail]
 
 
 def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
