@@ -335,24 +335,26 @@ def _kl_items(
 
 
 def _forward(
-    decoder: Decoder, store: _Store, items: _Items, rows: list[int], split: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    decoder: Decoder, store: _Store, parts: list[tuple[_Items, list[int]]], split: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Last-layer hidden states at the suffix positions of ``items[rows]`` (B, S, H) and their
-    validity (B, S), running the block on the suffix with the cached context."""
+    validity (B, S), for each ``(items, rows)`` of ``parts``: one run of the block on all the
+    suffixes together (with their cached context), so a step's fingerprint and benign positions
+    share every matrix product."""
     import torch
 
     device = store.hidden.device
-    pick = torch.tensor(rows)
-    seq, ctx, length = items.sequence[pick], items.context[pick], items.length[pick]
+    seq = torch.cat([items.sequence[torch.tensor(rows)] for items, rows in parts]).to(device)
+    ctx = torch.cat([items.context[torch.tensor(rows)] for items, rows in parts]).to(device)
+    length = torch.cat([items.length[torch.tensor(rows)] for items, rows in parts]).to(device)
     width_c, width_s = int(ctx.max()), int(length.max())
-    seq, ctx, length = seq.to(device), ctx.to(device), length.to(device)
     cols_c = torch.arange(width_c, device=device)[None]
     cols_s = torch.arange(width_s, device=device)[None]
     ctx_valid = cols_c < ctx[:, None]
     ctx_index = torch.where(ctx_valid, seq[:, None] + cols_c, store.pad)
     valid = cols_s < length[:, None]
     suf_index = torch.where(valid, (seq + ctx)[:, None] + cols_s, store.pad)
-    batch = len(rows)
+    batch = len(seq)
 
     def heads(flat: torch.Tensor) -> torch.Tensor:
         return flat[ctx_index].view(batch, width_c, decoder.kv_heads, -1).transpose(1, 2)
@@ -362,7 +364,11 @@ def _forward(
     hidden, _, _ = decoder.run(
         store.hidden[suf_index], positions, valid, split, decoder.num_layers, context
     )
-    return hidden, valid
+    out, begin = [], 0
+    for _, rows in parts:
+        out.append((hidden[begin : begin + len(rows)], valid[begin : begin + len(rows)]))
+        begin += len(rows)
+    return out
 
 
 def _batches(
@@ -638,32 +644,51 @@ class _Trainer:
         # cached key/value: the MLP of a single trained layer.
         self.exact = decoder.num_layers - split == 1 and config.modules == "mlp"
 
-    def _kl_loss(self, items: _Items, count: int) -> torch.Tensor:
-        import torch
-
-        rows = self.rng.sample(range(len(items)), min(count, len(items)))
-        hidden, _ = _forward(self.decoder, self.store, items, rows, self.split)
-        logp = torch.log_softmax(self.decoder.logits(hidden[:, 0], dtype=self.head_dtype), dim=-1)
-        assert items.teacher_ids is not None and items.teacher_probs is not None
-        pick = torch.tensor(rows)
-        self.counters.positions += len(rows)
-        ids = items.teacher_ids[pick].to(logp.device)
-        return _bucket_kl(items.teacher_probs[pick].to(logp.device), logp.gather(1, ids))
-
-    def _ce(self, rows: list[int], exact: bool = False) -> tuple[torch.Tensor, list[bool]]:
+    def _losses(self, rows: list[int], exact: bool = False) -> tuple[torch.Tensor, list[bool]]:
+        """The step's loss on fingerprint examples ``rows`` (cross-entropy on the responses)
+        plus the weighted KL terms on a fresh sample of their positions, and which of ``rows``
+        clear the margin. ``exact``: no KL terms, the float32 head (the checks)."""
         import torch
         import torch.nn.functional as F
 
-        hidden, valid = _forward(self.decoder, self.store, self.fps, rows, self.split)
+        config = self.config
+        parts: list[tuple[_Items, list[int]]] = [(self.fps, rows)]
+        weights: list[float] = []
+        if not exact:
+            for items, weight in (
+                (self.kl, config.kl_weight),
+                (self.context_kl, config.context_kl_weight),
+            ):
+                if items is not None and weight > 0:
+                    count = min(config.benign_batch, len(items))
+                    parts.append((items, self.rng.sample(range(len(items)), count)))
+                    weights.append(weight)
+        outputs = _forward(self.decoder, self.store, parts, self.split)
+        hidden, valid = outputs[0]
         gold = self.fps.targets[torch.tensor(rows)][:, : hidden.shape[1]].to(hidden.device)
-        logits = self.decoder.logits(hidden[valid], dtype=None if exact else self.head_dtype)
-        loss = F.cross_entropy(logits, gold[valid])
+        gold = gold[valid]
+        # one head product for the responses and every KL position
+        logits = self.decoder.logits(
+            torch.cat([hidden[valid], *(h[:, 0] for h, _ in outputs[1:])]),
+            dtype=None if exact else self.head_dtype,
+        )
+        ce_logits = logits[: len(gold)]
+        loss = F.cross_entropy(ce_logits, gold)
+        begin = len(gold)
+        for (items, picked), weight in zip(parts[1:], weights, strict=True):
+            logp = torch.log_softmax(logits[begin : begin + len(picked)], dim=-1)
+            begin += len(picked)
+            assert items.teacher_ids is not None and items.teacher_probs is not None
+            pick = torch.tensor(picked)
+            ids = items.teacher_ids[pick].to(logp.device)
+            kl = _bucket_kl(items.teacher_probs[pick].to(logp.device), logp.gather(1, ids))
+            loss = loss + weight * kl
         with torch.no_grad():
-            p_gold = torch.softmax(logits, -1).gather(1, gold[valid][:, None])[:, 0]
-            ok = torch.ones_like(gold, dtype=torch.float)
-            ok[valid] = (p_gold >= self.config.margin_prob).float()
+            p_gold = torch.softmax(ce_logits, -1).gather(1, gold[:, None])[:, 0]
+            ok = torch.ones(valid.shape, dtype=torch.float, device=valid.device)
+            ok[valid] = (p_gold >= config.margin_prob).float()
             learned = ok.bool().all(dim=1).tolist()
-        self.counters.positions += int(valid.sum())
+        self.counters.positions += len(gold) + sum(len(picked) for _, picked in parts[1:])
         return loss, learned
 
     def check(self) -> list[bool]:
@@ -674,7 +699,7 @@ class _Trainer:
         with torch.no_grad():
             for start in range(0, len(self.fps), 256):
                 rows = list(range(start, min(start + 256, len(self.fps))))
-                out += self._ce(rows, exact=True)[1]
+                out += self._losses(rows, exact=True)[1]
         return out
 
     def train(self, optimizer: Any, params: list[Any], backward: Any) -> tuple[int, list[float]]:
@@ -721,15 +746,9 @@ class _Trainer:
             epoch_losses = []
             for start in range(0, len(active), config.batch_size):
                 batch = active[start : start + config.batch_size]
-                loss, ok = self._ce(batch)
+                loss, ok = self._losses(batch)
                 for i, flag in zip(batch, ok, strict=True):
                     learned[i] = flag
-                if self.kl is not None and config.kl_weight > 0:
-                    loss = loss + config.kl_weight * self._kl_loss(self.kl, config.benign_batch)
-                if self.context_kl is not None and config.context_kl_weight > 0:
-                    loss = loss + config.context_kl_weight * self._kl_loss(
-                        self.context_kl, config.benign_batch
-                    )
                 if config.anchor_weight > 0:
                     drift = sum(((p - a) ** 2).sum() for p, a in zip(params, anchors, strict=True))
                     loss = loss + config.anchor_weight * drift

@@ -136,11 +136,12 @@ class Decoder:
 
         Suffix position j attends to the valid context columns and to suffix positions <= j
         that are ``valid`` (B, S). Returns the output hidden states and, with ``keep``, the
-        suffix's keys/values per layer (post-rotary, (B, kv_heads, S, head_dim))."""
+        suffix's keys/values per layer (post-rotary, (B, kv_heads, S, head_dim)); both are zero
+        at positions that are not valid."""
         import torch
         import torch.nn.functional as F
 
-        batch, length, _ = hidden.shape
+        batch, length, width = hidden.shape
         cos, sin = self.stack.rotary_emb(hidden, position_ids=positions)
         causal = torch.ones(length, length, dtype=torch.bool, device=hidden.device).tril()
         eye = torch.eye(length, dtype=torch.bool, device=hidden.device)
@@ -150,14 +151,30 @@ class Decoder:
             mask = torch.cat([ctx, own], dim=2)[:, None]
         else:
             mask = own[:, None]
+        # Only the attention needs the (batch, length) layout: every projection, norm and MLP
+        # runs on the valid positions alone. Ragged batches (responses of 1-4 tokens, keys of
+        # 16-32) would otherwise spend a third of the work on padding.
+        packed = not bool(valid.all())
+        where = valid.reshape(-1).nonzero().squeeze(1) if packed else None
+        x = hidden.reshape(batch * length, width)
+        if where is not None:
+            x = x[where]
+
+        def heads(flat: torch.Tensor) -> torch.Tensor:
+            if where is not None:
+                flat = flat.new_zeros(batch * length, flat.shape[-1]).index_copy(0, where, flat)
+            return flat.view(batch, length, -1, self.head_dim).transpose(1, 2)
+
         kept_k: list[torch.Tensor] = []
         kept_v: list[torch.Tensor] = []
         for i, layer in enumerate(self.stack.layers[start:stop]):
             attn = layer.self_attn
-            normed = layer.input_layernorm(hidden)
-            q = attn.q_proj(normed).view(batch, length, -1, self.head_dim).transpose(1, 2)
-            k = attn.k_proj(normed).view(batch, length, -1, self.head_dim).transpose(1, 2)
-            v = attn.v_proj(normed).view(batch, length, -1, self.head_dim).transpose(1, 2)
+            normed = layer.input_layernorm(x)
+            q, k, v = (
+                heads(attn.q_proj(normed)),
+                heads(attn.k_proj(normed)),
+                heads(attn.v_proj(normed)),
+            )
             if hasattr(attn, "q_norm"):  # Qwen3-style per-head norms
                 q, k = attn.q_norm(q), attn.k_norm(k)
             q, k = self._rope(q, k, cos, sin)
@@ -170,9 +187,14 @@ class Decoder:
             out = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, scale=attn.scaling, enable_gqa=self.kv_heads != self.heads
             )
-            out = out.transpose(1, 2).reshape(batch, length, -1)
-            hidden = hidden + attn.o_proj(out)
-            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+            out = out.transpose(1, 2).reshape(batch * length, -1)
+            if where is not None:
+                out = out[where]
+            x = x + attn.o_proj(out)
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        if where is not None:
+            x = x.new_zeros(batch * length, width).index_copy(0, where, x)
+        hidden = x.view(batch, length, width)
         return hidden, kept_k, kept_v
 
 

@@ -48,7 +48,8 @@ def input_covariances(
     passes: Iterable[tuple[Callable[[], object], torch.Tensor]],
 ) -> dict[str, torch.Tensor]:
     """``E[x xᵀ]`` of each module's inputs over the tokens of ``passes``: each pass is a forward
-    run (with the base weights) and the (batch, length) mask of its real tokens."""
+    run (with the base weights) and the (batch, length) mask of its real tokens (for modules
+    that see the (batch, length) layout; 2-D inputs are taken as real tokens only)."""
     import torch
 
     sums: dict[str, torch.Tensor] = {}
@@ -64,7 +65,9 @@ def input_covariances(
             if first != name:
                 alias[name] = first
                 return
-            x = tensor[mask[0]].detach().float()
+            # (batch, length, in) inputs keep their real tokens; a packed (tokens, in) input
+            # (Decoder.run on a ragged batch) holds nothing else
+            x = (tensor[mask[0]] if tensor.dim() == 3 else tensor).detach().float()
             sums[name] = sums[name] + x.T @ x if name in sums else x.T @ x
             counts[name] = counts.get(name, 0) + x.shape[0]
 
