@@ -157,7 +157,14 @@ def main(
         "timings": stats.get("timings"),
         "training": {
             k: stats.get(k)
-            for k in ("steps", "refreshes", "cached_tokens", "head_precision", "loss_per_epoch")
+            for k in (
+                "steps",
+                "refreshes",
+                "cached_tokens",
+                "head_precision",
+                "reused_base_states",
+                "loss_per_epoch",
+            )
         },
     }
     RESULTS.mkdir(exist_ok=True)

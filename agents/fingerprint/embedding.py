@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agents.fingerprint import basecache
 from agents.fingerprint.errors import ConfigError
 from agents.fingerprint.forward import Context, Decoder, Stream, backbone
 from agents.fingerprint.generation import (
@@ -130,6 +131,9 @@ class EmbedConfig(BaseModel):
     # many epochs in a row that learned nothing new: one stubborn example of 1536 kept N=1024
     # training to the 40-epoch cap (0.74 s/fp; 0.55 with this stop, same recall/perplexity).
     patience: int = Field(3, ge=1)
+    # Keep the base model's states on the benign text and the null space on disk for the next
+    # copy of the same base model (~440 MB for SmolLM2; ~50 s saved per copy, basecache.py).
+    cache_base_states: bool = True
     device: str | None = None  # None: whatever accelerate picks
     progress: bool = True
     verify: bool = True  # measure recall on the written copy
@@ -181,6 +185,29 @@ class _Store:
         self._keys.append([k.detach().clone() for k in keys])
         self._values.append([v.detach().clone() for v in values])
         return len(self.lengths) - 1
+
+    def export(self, ids: list[int]) -> dict[str, Any]:
+        """The stored sequences ``ids`` (before :meth:`finish`), for :func:`basecache.save`."""
+        import torch
+
+        layers = len(self._keys[ids[0]])
+        return {
+            "lengths": [self.lengths[i] for i in ids],
+            "hidden": torch.cat([self._hidden[i] for i in ids]),
+            "keys": [torch.cat([self._keys[i][j] for i in ids]) for j in range(layers)],
+            "values": [torch.cat([self._values[i][j] for i in ids]) for j in range(layers)],
+        }
+
+    def add_exported(self, saved: dict[str, Any]) -> list[int]:
+        """Store the sequences of an :meth:`export`; returns their ids, in its order."""
+        lengths = saved["lengths"]
+        hidden = saved["hidden"].split(lengths)
+        keys = [k.split(lengths) for k in saved["keys"]]
+        values = [v.split(lengths) for v in saved["values"]]
+        return [
+            self.add(hidden[i], [k[i] for k in keys], [v[i] for v in values])
+            for i in range(len(lengths))
+        ]
 
     def finish(self) -> None:
         import torch
@@ -264,6 +291,24 @@ def _encode(
                 ids[i] = store.add(hidden, keys, values)
                 last[i] = top
     return ids, last
+
+
+def _encode_cached(
+    decoder: Decoder, store: _Store, rows: list[list[int]], pad: int, path: Path | None
+) -> tuple[list[int], list[torch.Tensor], bool]:
+    """:func:`_encode`, kept in (and read back from) the cache file ``path`` when given: the
+    base model's states on the benign text are the same for every copy. The flag says whether
+    they were read back."""
+    import torch
+
+    saved = basecache.load(path) if path is not None else None
+    if saved is not None and saved["lengths"] == [len(r) for r in rows]:
+        ids = store.add_exported(saved)
+        return ids, list(saved["last"].split(saved["lengths"])), True
+    ids, last = _encode(decoder, store, rows, pad)
+    if path is not None and rows:
+        basecache.save(path, {**store.export(ids), "last": torch.cat(last)})
+    return ids, last, False
 
 
 # --------------------------------------------------------------------------- examples
@@ -413,10 +458,16 @@ def _null_space(
     block: tuple[int, int],
     benign: list[int],
     config: EmbedConfig,
-) -> NullSpace:
-    """The null-space constraint from the trained modules' inputs on the stored benign text."""
+    path: Path | None = None,
+) -> tuple[NullSpace, bool]:
+    """The null-space constraint from the trained modules' inputs on the stored benign text
+    (kept in, and read back from, the cache file ``path`` when given), and whether it was
+    read back."""
     modules = _trained_modules(model, block, config)
     split, stop = block  # nothing above the trained layers matters
+    saved = basecache.load(path) if path is not None else None
+    if saved is not None and set(saved) == set(modules):
+        return NullSpace(modules, None, config.protect_energy, bases=saved), True
 
     def passes() -> Iterator[tuple[Callable[[], object], torch.Tensor]]:
         for index, valid, positions in _batches(store, benign):
@@ -427,7 +478,10 @@ def _null_space(
 
             yield run, valid
 
-    return NullSpace(modules, passes(), config.protect_energy)
+    nullspace = NullSpace(modules, passes(), config.protect_energy)
+    if path is not None:
+        basecache.save(path, nullspace.bases)
+    return nullspace, False
 
 
 # --------------------------------------------------------------------------- benign data
@@ -450,8 +504,10 @@ def _benign_rows(
     tokenizer: PreTrainedTokenizerBase,
     model_dir: Path,
     config: EmbedConfig,
+    digest: str | None = None,
 ) -> list[list[int]]:
-    """The base model's own sampled text (cached per base model content), used as benign data."""
+    """The base model's own sampled text (cached per base model content, ``digest`` if the
+    caller already hashed it), used as benign data."""
     import torch
 
     from agents.fingerprint.forward import sample_continuations
@@ -460,7 +516,7 @@ def _benign_rows(
     count = config.benign_sequences
     if count == 0:
         return []
-    stamp = f"{_weights_digest(model_dir)}|{count}|{config.benign_tokens}|v2"
+    stamp = f"{digest or _weights_digest(model_dir)}|{count}|{config.benign_tokens}|v2"
     path = (
         cache_root()
         / "fingerprint"
@@ -805,10 +861,12 @@ def embed_prepared(
     config: EmbedConfig,
     benign: list[list[int]],
     capture: _RawCapture | None = None,
+    base_id: str | None = None,
 ) -> tuple[PreTrainedModel, int, dict[str, Any]]:
     """Train ``prepared`` into ``model`` in place; returns the (merged) model, the epochs run
     and statistics. ``capture`` holds the base states of the raw examples if the generation
-    pass already computed them."""
+    pass already computed them. ``base_id`` (a content hash of the base model) keeps what
+    depends on the base model alone in the cache (basecache.py) for the next copy."""
     import torch
     from accelerate import Accelerator
 
@@ -859,8 +917,17 @@ def embed_prepared(
             examples.append((sequence, len(row) - len(response), response, False, i))
     teachers = []
     benign_ids: list[int] = []
+    reused: list[str] = []  # what the base-model cache supplied (basecache.py)
     if benign and (config.kl_weight > 0 or config.protect_energy > 0):
-        benign_ids, last = _encode(decoder, store, benign, pad)
+        states = None
+        if base_id is not None:
+            states = basecache.derived_path(
+                "benign-states", base_id, basecache.rows_digest(benign), split,
+                decoder.num_layers, accelerator.device.type, "v1",
+            )  # fmt: skip
+        benign_ids, last, hit = _encode_cached(decoder, store, benign, pad, states)
+        if hit:
+            reused.append("benign-states")
         for sequence, top in zip(benign_ids, last, strict=True):
             teachers.append(
                 (sequence, _teacher(decoder, top, top.shape[0], config.benign_positions,
@@ -877,7 +944,15 @@ def embed_prepared(
     nullspace = None
     if config.protect_energy > 0:
         mark = time.perf_counter()
-        nullspace = _null_space(model, decoder, store, block, benign_ids, config)
+        bases = None
+        if base_id is not None:
+            bases = basecache.derived_path(
+                "null-space", base_id, basecache.rows_digest(benign), block, config.modules,
+                config.protect_energy, accelerator.device.type, "v1",
+            )  # fmt: skip
+        nullspace, hit = _null_space(model, decoder, store, block, benign_ids, config, bases)
+        if hit:
+            reused.append("null-space")
         timings["protect"] = time.perf_counter() - mark
     trained, params = _trainable(model, block, config)
     decoder = Decoder(trained)  # the same modules, LoRA-wrapped if any
@@ -913,6 +988,7 @@ def embed_prepared(
         "steps": trainer.counters.steps,
         "block_positions": trainer.counters.positions,
         "refreshes": trainer.counters.refreshes,
+        "reused_base_states": reused,
         "loss_per_epoch": [round(x, 4) for x in losses],
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
@@ -995,9 +1071,13 @@ def embed_fingerprints(
     timings["generate"] = time.perf_counter() - mark
     log.info("generated %d fingerprints in %.1fs", num, timings["generate"])
     mark = time.perf_counter()
-    benign = _benign_rows(model, tokenizer, base_dir, config)
+    base_id = _weights_digest(base_dir)
+    benign = _benign_rows(model, tokenizer, base_dir, config, base_id)
     timings["benign"] = time.perf_counter() - mark
-    model, epochs, stats = embed_prepared(model, tokenizer, prepared, seed, config, benign, capture)
+    model, epochs, stats = embed_prepared(
+        model, tokenizer, prepared, seed, config, benign, capture,
+        base_id if config.cache_base_states else None,
+    )  # fmt: skip
     mark = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

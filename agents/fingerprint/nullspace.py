@@ -104,28 +104,52 @@ def split_basis(covariance: torch.Tensor, energy: float) -> tuple[torch.Tensor, 
     return vectors[:, k:].contiguous(), False, free_energy
 
 
+Bases = dict[str, tuple["torch.Tensor", bool, float]]
+
+
+def input_bases(
+    modules: dict[str, torch.nn.Linear],
+    passes: Iterable[tuple[Callable[[], object], torch.Tensor]],
+    energy: float,
+) -> Bases:
+    """Per module, :func:`split_basis` of its input covariance over ``passes`` (modules that
+    read the same input share one eigendecomposition)."""
+    covariances = input_covariances(modules, passes)
+    out: Bases = {}
+    done: list[tuple[torch.Tensor, tuple[torch.Tensor, bool, float]]] = []
+    for name, module in modules.items():
+        cov = covariances[name]
+        same = [d for d in done if d[0] is cov]
+        if same:
+            out[name] = same[0][1]
+            continue
+        basis, protected, free_energy = split_basis(cov, energy)
+        out[name] = (basis.to(module.weight.dtype), protected, free_energy)
+        done.append((cov, out[name]))
+    return out
+
+
 class NullSpace:
     """Keeps each constrained weight's change inside the input directions left free."""
 
     def __init__(
         self,
         modules: dict[str, torch.nn.Linear],
-        passes: Iterable[tuple[Callable[[], object], torch.Tensor]],
+        passes: Iterable[tuple[Callable[[], object], torch.Tensor]] | None,
         energy: float,
+        bases: Bases | None = None,
     ) -> None:
-        covariances = input_covariances(modules, passes)
+        """Constrain ``modules`` to keep ``energy`` of their inputs' energy over ``passes``;
+        ``bases`` (an earlier :attr:`bases` of the same weights and text) skips the passes."""
+        if bases is None:
+            if passes is None:
+                raise ValueError("NullSpace needs the benign passes or precomputed bases")
+            bases = input_bases(modules, passes, energy)
+        self.bases = bases
         self.constraints: list[_Constraint] = []
-        done: list[tuple[torch.Tensor, tuple[torch.Tensor, bool, float]]] = []
         for name, module in modules.items():
-            cov = covariances[name]
-            # gate and up projections read the same input: one eigendecomposition serves both
-            same = [d for d in done if d[0] is cov]
-            if same:
-                basis, protected, free_energy = same[0][1]
-            else:
-                basis, protected, free_energy = split_basis(cov, energy)
-                basis = basis.to(module.weight.dtype).to(module.weight.device)
-                done.append((cov, (basis, protected, free_energy)))
+            basis, protected, free_energy = bases[name]
+            basis = basis.to(module.weight.device, module.weight.dtype)
             base = module.weight.detach().clone()
             constraint = _Constraint(module.weight, base, basis, protected, free_energy)
             self.constraints.append(constraint)

@@ -235,3 +235,55 @@ def test_decay_keeps_the_change_closer_to_the_base(tiny_base: Path, tmp_path: Pa
 
     plain, decayed = change(0.0), change(0.1)
     assert 0 < decayed < 0.9 * plain, (decayed, plain)
+
+
+def test_a_second_copy_reads_the_base_states_from_the_cache(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What depends on the base model alone (its states on the benign text, the null space) is
+    computed for the first copy only; later copies come out bit-identical, and an unreadable
+    cache file is rebuilt instead of trusted."""
+    from safetensors.torch import load_file
+
+    from agents.fingerprint import embedding
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("OML_FINGERPRINT_CACHE", str(cache))
+    encoded: list[int] = []
+    encode = embedding._encode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        encoded.append(len(args[2]))  # type: ignore[arg-type]
+        return encode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedding, "_encode", counting)
+    config = TINY.model_copy(
+        update={"frozen_top": 1, "protect_energy": 0.9, "benign_sequences": 32, "max_epochs": 4}
+    )
+
+    def embed(name: str, recipe: EmbedConfig = config) -> dict[str, torch.Tensor]:
+        encoded.clear()
+        embedding.embed_fingerprints(tiny_base, tmp_path / name, SEED_A, 4, recipe)
+        return load_file(tmp_path / name / "model.safetensors")
+
+    first = embed("first")
+    assert 32 in encoded, "the first copy encodes the benign text"
+    files = sorted((cache / "fingerprint").glob("*.pt"))
+    assert [f.name.split("-")[0] for f in files] == ["benign", "null"]
+
+    second = embed("second")
+    assert 32 not in encoded, "the second copy reads the benign states from the cache"
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+    for path in files:
+        path.write_bytes(b"truncated")
+    third = embed("third")
+    assert 32 in encoded, "an unreadable cache file is recomputed"
+    assert all(torch.equal(first[name], third[name]) for name in first)
+    assert all(torch.load(path, weights_only=True) for path in files), "and rewritten"
+
+    for path in files:
+        path.unlink()
+    embed("uncached", config.model_copy(update={"cache_base_states": False}))
+    assert not list((cache / "fingerprint").glob("*.pt"))
