@@ -51,6 +51,23 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def matmul_gflops(seconds: float = 2.0) -> float:
+    """The CPU's speed right now on one product of a training step's size (256 x 576 by
+    576 x 1536, float32, torch's threads): the same code measured 97-178 GFLOP/s on these
+    shared machines within an hour, so a timing means little without it."""
+    import torch
+
+    a, b = torch.randn(256, 576), torch.randn(576, 1536)
+    for _ in range(10):
+        a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(20):
+            a @ b
+        count += 20
+    return round(2 * 256 * 576 * 1536 * count / (time.perf_counter() - started) / 1e9, 1)
+
+
 def today() -> str:
     return dt.date.today().isoformat()
 

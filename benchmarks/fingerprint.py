@@ -84,6 +84,8 @@ def run_one(
             "seconds": round(result.seconds, 1),
             "seconds_per_fingerprint": round(result.seconds / num, 3),
             "epochs": result.epochs,
+            # what the base model's cache supplied (a first copy computes and writes it)
+            "reused_base_states": (result.stats or {}).get("reused_base_states", []),
             "recall": result.recall,
             "perplexity": round(ppl, 3),
             "perplexity_change": round(change, 4),

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from _common import machine
+from _common import machine, matmul_gflops
 
 from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
 from agents.fingerprint.evaluation import (
@@ -111,7 +111,9 @@ def main(
     del base
     work = Path(tempfile.mkdtemp(prefix="fp-sweep-"))
     try:
+        speed = [matmul_gflops()]
         result = embed_fingerprints(smollm2_dir(), work / "copy", seed.encode(), num, config)
+        speed.append(matmul_gflops())
         model, tokenizer = load_model(work / "copy")
         copy_losses = token_losses(model, tokenizer)
         change, low, high = perplexity_change_interval(base_losses, copy_losses)
@@ -141,6 +143,8 @@ def main(
     row = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
+        # the CPU's matmul speed just before and after embedding: timings drift with it
+        "gflops_before_after": speed,
         "num": num,
         "overrides": spec,
         **({"seed": seed} if seed != "bench-ours" else {}),
