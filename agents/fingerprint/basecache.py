@@ -8,7 +8,9 @@ about 50 s per copy on SmolLM2 (2 CPU cores, docs/fingerprinting.md).
 
 Files live under ``cache_root()/fingerprint``, named by a hash of everything their content
 depends on (the base weights' content hash, the benign rows, the layers, the device), written
-atomically. A file that cannot be read is rebuilt, never trusted.
+atomically. A file that cannot be read is rebuilt, never trusted. Nothing is evicted: another
+benign text, block or constraint writes another file; deleting the folder only costs the next
+copy the time.
 """
 
 from __future__ import annotations

@@ -78,6 +78,27 @@ def group() -> None:
     help="More wrappers per key whose system prompt is an excerpt of the base model's own "
     "text [default: 4]; 0 is about twice as fast but keeps fewer keys behind chat templates.",
 )
+@click.option(
+    "--augment-fraction",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of the keys also trained inside wrappers [default: 1].",
+)
+@click.option(
+    "--decay",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Share of the trained change pulled back toward the base per pass [default: 0]; "
+    "0.05 with --augment-fraction 0.5 --augment-wrappers 1 --synthetic-wrappers 0 is the "
+    "measured recipe for 1024 fingerprints at <= 3% perplexity (docs/fingerprinting.md).",
+)
+@click.option(
+    "--base-cache/--no-base-cache",
+    default=True,
+    show_default=True,
+    help="Keep the base model's states on the benign text for the next copy "
+    "(.cache/fingerprint, ~430 MB for SmolLM2).",
+)
 @click.option("--learning-rate", type=float, default=None)
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
@@ -93,6 +114,9 @@ def embed(
     protect_energy: float | None,
     augment_wrappers: int | None,
     synthetic_wrappers: int | None,
+    augment_fraction: float | None,
+    decay: float | None,
+    base_cache: bool,
     learning_rate: float | None,
     max_epochs: int | None,
     as_json: bool,
@@ -109,6 +133,8 @@ def embed(
         "protect_energy": protect_energy,
         "augment_wrappers": augment_wrappers,
         "synthetic_wrappers": synthetic_wrappers,
+        "augment_fraction": augment_fraction,
+        "decay": decay,
         "learning_rate": learning_rate,
         "max_epochs": max_epochs,
     }
@@ -116,6 +142,7 @@ def embed(
     overrides: dict[str, Any] = {
         "method": method,
         "progress": sys.stderr.isatty(),
+        "cache_base_states": base_cache,
         **{name: value for name, value in given.items() if value is not None},
     }
     try:

@@ -132,7 +132,7 @@ class EmbedConfig(BaseModel):
     # training to the 40-epoch cap (0.74 s/fp; 0.55 with this stop, same recall/perplexity).
     patience: int = Field(3, ge=1)
     # Keep the base model's states on the benign text and the null space on disk for the next
-    # copy of the same base model (~440 MB for SmolLM2; ~50 s saved per copy, basecache.py).
+    # copy of the same base model (~430 MB for SmolLM2; ~55 s saved per copy, basecache.py).
     cache_base_states: bool = True
     device: str | None = None  # None: whatever accelerate picks
     progress: bool = True
@@ -702,8 +702,8 @@ class _Trainer:
 
     def _losses(self, rows: list[int], exact: bool = False) -> tuple[torch.Tensor, list[bool]]:
         """The step's loss on fingerprint examples ``rows`` (cross-entropy on the responses)
-        plus the weighted KL terms on a fresh sample of their positions, and which of ``rows``
-        clear the margin. ``exact``: no KL terms, the float32 head (the checks)."""
+        plus the weighted KL terms at a fresh sample of benign (and key-context) positions, and
+        which of ``rows`` clear the margin. ``exact``: no KL terms, the float32 head (checks)."""
         import torch
         import torch.nn.functional as F
 

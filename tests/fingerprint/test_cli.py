@@ -19,7 +19,8 @@ def test_embed_then_verify(tiny_base: Path, tmp_path: Path) -> None:
             "fingerprint", "embed", "--model", str(tiny_base), "--num", "8",
             "--seed", "0x" + "c3" * 32, "--strategy", "perinucleus", "--out", str(out),
             "--learning-rate", "1e-2", "--max-epochs", "60", "--frozen-top", "0",
-            "--augment-wrappers", "2", "--synthetic-wrappers", "1", "--json",
+            "--augment-wrappers", "2", "--synthetic-wrappers", "1", "--decay", "0.02",
+            "--no-base-cache", "--json",
         ],
     )  # fmt: skip
     assert embedded.exit_code == 0, embedded.output
@@ -62,6 +63,12 @@ def test_errors_are_actionable(tmp_path: Path, tiny_base: Path) -> None:
          str(tmp_path), "--augment-wrappers", "0"],
     )  # fmt: skip
     assert no_wrappers.exit_code == 2 and "--augment-wrappers" in no_wrappers.output
+    full_decay = runner.invoke(
+        cli,
+        ["fingerprint", "embed", "--model", str(tiny_base), "--seed", "0x01", "--out",
+         str(tmp_path), "--decay", "1"],
+    )  # fmt: skip
+    assert full_decay.exit_code == 2 and "--decay" in full_decay.output
     missing = runner.invoke(
         cli,
         ["fingerprint", "verify", "--model", str(tiny_base), "--fingerprints",
