@@ -167,6 +167,7 @@ def main(
                 "cached_tokens",
                 "head_precision",
                 "reused_base_states",
+                "final_check_stale_steps",
                 "loss_per_epoch",
             )
         },

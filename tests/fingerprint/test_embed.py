@@ -171,6 +171,8 @@ def test_training_gives_up_on_an_unlearnable_example(tiny_base: Path) -> None:
     _, epochs, stats = embed_prepared(model, tokenizer, prepared, SEED_A, config, [])
     assert stats["raw_learned_in_training"] == pytest.approx(5 / 7)
     assert epochs < config.max_epochs, "stopped by patience, not by the epoch cap"
+    # the patience epochs ran after the last refresh: the final check's context is that old
+    assert 0 < stats["final_check_stale_steps"] <= stats["steps"]
 
 
 def test_bfloat16_head_follows_the_float32_head(tiny_base: Path) -> None:
