@@ -785,12 +785,8 @@ class _Trainer:
                 # current weights, after an exact refresh of the cached context when it can be
                 # stale, and go on with whatever the refreshed check finds unlearned.
                 if refreshes_left > 0:
-                    started = time.perf_counter()
-                    _refresh(self.decoder, self.store, self.split, self.refreshed)
-                    self.counters.refreshes += 1
-                    self.counters.refreshed_at_step = self.counters.steps
+                    self._refresh()
                     refreshes_left -= 1
-                    self._time("refresh", started)
                 started = time.perf_counter()
                 learned = self.check()
                 self._time("check", started)
@@ -846,9 +842,7 @@ class _Trainer:
         bar.close()
         if not confirmed:
             if refreshes_left > 0:
-                _refresh(self.decoder, self.store, self.split, self.refreshed)
-                self.counters.refreshes += 1
-                self.counters.refreshed_at_step = self.counters.steps
+                self._refresh()
             learned = self.check()
         self.learned = learned
         # Steps the final check's cached context is behind the weights: above 0, the learned
@@ -857,6 +851,14 @@ class _Trainer:
             0 if self.exact else self.counters.steps - self.counters.refreshed_at_step
         )
         return epochs, losses
+
+    def _refresh(self) -> None:
+        """Recompute the cached context exactly with the current weights, and count it."""
+        started = time.perf_counter()
+        _refresh(self.decoder, self.store, self.split, self.refreshed)
+        self.counters.refreshes += 1
+        self.counters.refreshed_at_step = self.counters.steps
+        self._time("refresh", started)
 
     def _time(self, name: str, started: float) -> None:
         seconds = self.counters.seconds
@@ -928,13 +930,17 @@ def embed_prepared(
     teachers = []
     benign_ids: list[int] = []
     reused: list[str] = []  # what the base-model cache supplied (basecache.py)
+    benign_digest = basecache.rows_digest(benign) if base_id is not None else ""
+
+    def cache_file(kind: str, *parts: object) -> Path | None:
+        """The cache file of ``kind`` for this base model, benign text and device, or None."""
+        if base_id is None:
+            return None
+        device = accelerator.device.type
+        return basecache.derived_path(kind, base_id, benign_digest, *parts, device, "v1")
+
     if benign and (config.kl_weight > 0 or config.protect_energy > 0):
-        states = None
-        if base_id is not None:
-            states = basecache.derived_path(
-                "benign-states", base_id, basecache.rows_digest(benign), split,
-                decoder.num_layers, accelerator.device.type, "v1",
-            )  # fmt: skip
+        states = cache_file("benign-states", split, decoder.num_layers)
         benign_ids, last, hit = _encode_cached(decoder, store, benign, pad, states)
         if hit:
             reused.append("benign-states")
@@ -954,12 +960,7 @@ def embed_prepared(
     nullspace = None
     if config.protect_energy > 0:
         mark = time.perf_counter()
-        bases = None
-        if base_id is not None:
-            bases = basecache.derived_path(
-                "null-space", base_id, basecache.rows_digest(benign), block, config.modules,
-                config.protect_energy, accelerator.device.type, "v1",
-            )  # fmt: skip
+        bases = cache_file("null-space", block, config.modules, config.protect_energy)
         nullspace, hit = _null_space(model, decoder, store, block, benign_ids, config, bases)
         if hit:
             reused.append("null-space")
