@@ -123,10 +123,16 @@ class EmbedConfig(BaseModel):
     # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
     protect_energy: float = Field(0.99, ge=0.0, lt=1.0)
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
-    refresh_rounds: int = Field(3, ge=0)  # exact re-checks when the context cache can go stale
+    refresh_rounds: int = Field(2, ge=0)  # exact re-checks when the context cache can go stale
     # ... taken once no more than this share of the examples is still unlearned (or none is):
     # training against a stale cache for the whole run leaves recall a few points short.
     refresh_share: float = Field(0.05, ge=0.0, le=1.0)
+    # When training would stop on a stale cache, refresh it and check again; if more than
+    # ``accept_share`` of the examples turn out unlearned, train on (at most this many times).
+    # Epochs after the last scheduled refresh move the context away from the cache: at N=4096
+    # a stale final check counted 98.5% learned where the written copy recalled 75.7%.
+    final_refreshes: int = Field(3, ge=0)
+    accept_share: float = Field(0.005, ge=0.0, le=1.0)
     # Once no refresh is left and no more than ``refresh_share`` is unlearned, stop after this
     # many epochs in a row that learned nothing new: one stubborn example of 1536 kept N=1024
     # training to the 40-epoch cap (0.74 s/fp; 0.55 with this stop, same recall/perplexity).
@@ -772,6 +778,7 @@ class _Trainer:
         learned = [False] * len(self.fps)
         confirmed = False
         refreshes_left = 0 if self.exact else config.refresh_rounds
+        finals_left = 0 if self.exact else config.final_refreshes
         losses: list[float] = []
         epochs = 0
         best, stalled = 0, 0
@@ -784,15 +791,16 @@ class _Trainer:
                 # (Nearly) everything cleared the margin at its last visit: confirm with the
                 # current weights, after an exact refresh of the cached context when it can be
                 # stale, and go on with whatever the refreshed check finds unlearned.
+                final = refreshes_left == 0
                 if refreshes_left > 0:
                     self._refresh()
                     refreshes_left -= 1
-                started = time.perf_counter()
-                learned = self.check()
-                self._time("check", started)
-                log.info("check after epoch %d: %d/%d", epoch, sum(learned), len(learned))
+                elif finals_left > 0 and self._stale():
+                    self._refresh()
+                    finals_left -= 1
+                learned = self._check(epoch)
                 best, stalled = sum(learned), 0
-                if all(learned):
+                if all(learned) or (final and self._accepted(learned)):
                     epochs, confirmed = epoch, True
                     break
                 active = [i for i, ok in enumerate(learned) if not ok]
@@ -837,13 +845,24 @@ class _Trainer:
                 if stalled >= config.patience:
                     log.info("stopping: %d unlearned, none learned in %d epochs",
                              len(learned) - now, stalled)  # fmt: skip
-                    break
+                    if finals_left == 0 or not self._stale():
+                        break
+                    # The counts above come from a cache that many steps may have moved away
+                    # from: stop only if an exact check agrees.
+                    self._refresh()
+                    finals_left -= 1
+                    learned = self._check(epochs)
+                    best, stalled = sum(learned), 0
+                    if self._accepted(learned):
+                        confirmed = True
+                        break
+                    continue
             best = max(best, now)
         bar.close()
         if not confirmed:
-            if refreshes_left > 0:
+            if self._stale() and (refreshes_left > 0 or finals_left > 0):
                 self._refresh()
-            learned = self.check()
+            learned = self._check(epochs)
         self.learned = learned
         # Steps the final check's cached context is behind the weights: above 0, the learned
         # share it reports is optimistic (N=4096: 98.5% counted, 75.7% measured).
@@ -851,6 +870,20 @@ class _Trainer:
             0 if self.exact else self.counters.steps - self.counters.refreshed_at_step
         )
         return epochs, losses
+
+    def _stale(self) -> bool:
+        """Whether the weights moved since the cached context was last computed with them."""
+        return not self.exact and self.counters.steps > self.counters.refreshed_at_step
+
+    def _accepted(self, learned: list[bool]) -> bool:
+        return len(learned) - sum(learned) <= self.config.accept_share * len(learned)
+
+    def _check(self, epoch: int) -> list[bool]:
+        started = time.perf_counter()
+        learned = self.check()
+        self._time("check", started)
+        log.info("check after epoch %d: %d/%d", epoch, sum(learned), len(learned))
+        return learned
 
     def _refresh(self) -> None:
         """Recompute the cached context exactly with the current weights, and count it."""
