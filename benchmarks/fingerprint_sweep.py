@@ -168,6 +168,7 @@ def main(
                 "head_precision",
                 "reused_base_states",
                 "final_check_stale_steps",
+                "checks",
                 "loss_per_epoch",
             )
         },

@@ -123,16 +123,17 @@ class EmbedConfig(BaseModel):
     # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
     protect_energy: float = Field(0.99, ge=0.0, lt=1.0)
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
-    refresh_rounds: int = Field(2, ge=0)  # exact re-checks when the context cache can go stale
+    refresh_rounds: int = Field(3, ge=0)  # exact re-checks when the context cache can go stale
     # ... taken once no more than this share of the examples is still unlearned (or none is):
     # training against a stale cache for the whole run leaves recall a few points short.
     refresh_share: float = Field(0.05, ge=0.0, le=1.0)
     # When training would stop on a stale cache, refresh it and check again; if more than
-    # ``accept_share`` of the examples turn out unlearned, train on (at most this many times).
-    # Epochs after the last scheduled refresh move the context away from the cache: at N=4096
-    # a stale final check counted 98.5% learned where the written copy recalled 75.7%.
-    final_refreshes: int = Field(3, ge=0)
-    accept_share: float = Field(0.005, ge=0.0, le=1.0)
+    # ``accept_share`` of the examples turn out unlearned, train on (at most this many times),
+    # without ``decay``. Every refresh at N=1024 found fewer learned than the stale count
+    # (94->21%, 95->84%, 95->90%; at the stop 99.7->99.5%); at N=4096 a stale final check
+    # counted 98.5% learned where the written copy recalled 75.7%.
+    final_refreshes: int = Field(1, ge=0)
+    accept_share: float = Field(0.01, ge=0.0, le=1.0)
     # Once no refresh is left and no more than ``refresh_share`` is unlearned, stop after this
     # many epochs in a row that learned nothing new: one stubborn example of 1536 kept N=1024
     # training to the 40-epoch cap (0.74 s/fp; 0.55 with this stop, same recall/perplexity).
@@ -708,6 +709,7 @@ class _Trainer:
         self.exact = decoder.num_layers - split == 1 and config.modules == "mlp"
         self.learned: list[bool] = []  # per example, from the final check (train)
         self.stale_steps = 0  # steps the final check's cached context was behind (train)
+        self.checks: list[dict[str, float]] = []  # one per check (``_check``)
 
     def _losses(self, rows: list[int], exact: bool = False) -> tuple[torch.Tensor, list[bool]]:
         """The step's loss on fingerprint examples ``rows`` (cross-entropy on the responses)
@@ -798,11 +800,13 @@ class _Trainer:
                 elif finals_left > 0 and self._stale():
                     self._refresh()
                     finals_left -= 1
-                learned = self._check(epoch)
+                learned = self._check(epoch, learned)
                 best, stalled = sum(learned), 0
                 if all(learned) or (final and self._accepted(learned)):
                     epochs, confirmed = epoch, True
                     break
+                if final:
+                    shrink = 0.0  # as after a final check below
                 active = [i for i, ok in enumerate(learned) if not ok]
             replay = [i for i, ok in enumerate(learned) if ok]
             active += self.rng.sample(replay, int(len(replay) * config.replay_fraction))
@@ -851,18 +855,22 @@ class _Trainer:
                     # from: stop only if an exact check agrees.
                     self._refresh()
                     finals_left -= 1
-                    learned = self._check(epochs)
+                    learned = self._check(epochs, learned)
                     best, stalled = sum(learned), 0
                     if self._accepted(learned):
                         confirmed = True
                         break
+                    # From here on each epoch trains a few examples: a decay per step would
+                    # erode all the others (N=1024 with decay 0.05 kept on for 111 more steps:
+                    # recall 95.8%).
+                    shrink = 0.0
                     continue
             best = max(best, now)
         bar.close()
         if not confirmed:
             if self._stale() and (refreshes_left > 0 or finals_left > 0):
                 self._refresh()
-            learned = self._check(epochs)
+            learned = self._check(epochs, learned)
         self.learned = learned
         # Steps the final check's cached context is behind the weights: above 0, the learned
         # share it reports is optimistic (N=4096: 98.5% counted, 75.7% measured).
@@ -878,11 +886,21 @@ class _Trainer:
     def _accepted(self, learned: list[bool]) -> bool:
         return len(learned) - sum(learned) <= self.config.accept_share * len(learned)
 
-    def _check(self, epoch: int) -> list[bool]:
+    def _check(self, epoch: int, counted: list[bool]) -> list[bool]:
+        """``check``, timed and recorded beside ``counted`` (the flags from each example's
+        last training visit) and how many steps the cached context is behind."""
         started = time.perf_counter()
         learned = self.check()
         self._time("check", started)
         log.info("check after epoch %d: %d/%d", epoch, sum(learned), len(learned))
+        self.checks.append(
+            {
+                "step": self.counters.steps,
+                "stale_steps": self.counters.steps - self.counters.refreshed_at_step,
+                "counted": round(sum(counted) / len(counted), 4),
+                "checked": round(sum(learned) / len(learned), 4),
+            }
+        )
         return learned
 
     def _refresh(self) -> None:
@@ -1034,6 +1052,8 @@ def embed_prepared(
         "refreshes": trainer.counters.refreshes,
         "reused_base_states": reused,
         "final_check_stale_steps": trainer.stale_steps,
+        # the learned share each example's last visit counted against what the check found
+        "checks": trainer.checks,
         "loss_per_epoch": [round(x, 4) for x in losses],
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }

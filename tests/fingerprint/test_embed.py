@@ -195,11 +195,16 @@ def test_training_stops_only_on_an_exact_check(tiny_base: Path) -> None:
     _, _, exact = embed_prepared(model, tokenizer, prepared, SEED_A, early, [])
     assert exact["final_check_stale_steps"] == 0
     assert exact["refreshes"] >= 2, "a final refresh was taken after the scheduled one"
+    # every check is recorded: the last ran on a fresh context and found everything learned
+    assert exact["checks"][-1]["stale_steps"] == 0
+    assert exact["checks"][-1]["checked"] >= 1 - early.accept_share
+    assert all(0 <= c["counted"] <= 1 and 0 <= c["checked"] <= 1 for c in exact["checks"])
     model, tokenizer = load_model(tiny_base)
     none_left = early.model_copy(update={"final_refreshes": 0})
     _, _, stale = embed_prepared(model, tokenizer, prepared, SEED_A, none_left, [])
     assert stale["refreshes"] == 1
     assert stale["final_check_stale_steps"] > 0
+    assert stale["checks"][-1]["stale_steps"] == stale["final_check_stale_steps"]
 
 
 def test_bfloat16_head_follows_the_float32_head(tiny_base: Path) -> None:
