@@ -134,6 +134,9 @@ class EmbedConfig(BaseModel):
     # counted 98.5% learned where the written copy recalled 75.7%.
     final_refreshes: int = Field(1, ge=0)
     accept_share: float = Field(0.01, ge=0.0, le=1.0)
+    # Diagnosis: check once more before every refresh, on the stale cache, and record what it
+    # counted beside the exact check after it (``checks`` in the statistics; one check each).
+    audit_refreshes: bool = False
     # Once no refresh is left and no more than ``refresh_share`` is unlearned, stop after this
     # many epochs in a row that learned nothing new: one stubborn example of 1536 kept N=1024
     # training to the 40-epoch cap (0.74 s/fp; 0.55 with this stop, same recall/perplexity).
@@ -710,6 +713,7 @@ class _Trainer:
         self.learned: list[bool] = []  # per example, from the final check (train)
         self.stale_steps = 0  # steps the final check's cached context was behind (train)
         self.checks: list[dict[str, float]] = []  # one per check (``_check``)
+        self.audit: float | None = None  # the stale check before a refresh (audit_refreshes)
 
     def _losses(self, rows: list[int], exact: bool = False) -> tuple[torch.Tensor, list[bool]]:
         """The step's loss on fingerprint examples ``rows`` (cross-entropy on the responses)
@@ -893,18 +897,30 @@ class _Trainer:
         learned = self.check()
         self._time("check", started)
         log.info("check after epoch %d: %d/%d", epoch, sum(learned), len(learned))
-        self.checks.append(
-            {
-                "step": self.counters.steps,
-                "stale_steps": self.counters.steps - self.counters.refreshed_at_step,
-                "counted": round(sum(counted) / len(counted), 4),
-                "checked": round(sum(learned) / len(learned), 4),
-            }
-        )
+        record = {
+            "step": self.counters.steps,
+            "stale_steps": self.counters.steps - self.counters.refreshed_at_step,
+            "counted": self._share(counted),
+            "checked": self._share(learned),
+            "checked_plain": self._share(learned, plain=True),
+        }
+        if self.audit is not None:
+            record["checked_before_refresh"] = self.audit
+            self.audit = None
+        self.checks.append(record)
         return learned
+
+    def _share(self, flags: list[bool], plain: bool = False) -> float:
+        """The share of ``flags`` set, over every example or the plain (unwrapped) keys."""
+        picked = [f for f, raw in zip(flags, self.fps.raw, strict=True) if raw or not plain]
+        return round(sum(picked) / max(1, len(picked)), 4)
 
     def _refresh(self) -> None:
         """Recompute the cached context exactly with the current weights, and count it."""
+        if self.config.audit_refreshes:
+            started = time.perf_counter()
+            self.audit = self._share(self.check())
+            self._time("audit", started)
         started = time.perf_counter()
         _refresh(self.decoder, self.store, self.split, self.refreshed)
         self.counters.refreshes += 1

@@ -199,6 +199,15 @@ def test_training_stops_only_on_an_exact_check(tiny_base: Path) -> None:
     assert exact["checks"][-1]["stale_steps"] == 0
     assert exact["checks"][-1]["checked"] >= 1 - early.accept_share
     assert all(0 <= c["counted"] <= 1 and 0 <= c["checked"] <= 1 for c in exact["checks"])
+    # the audit checks the stale cache before each refresh and changes nothing else
+    model, tokenizer = load_model(tiny_base)
+    audited = early.model_copy(update={"audit_refreshes": True})
+    _, _, audit = embed_prepared(model, tokenizer, prepared, SEED_A, audited, [])
+    assert audit["steps"] == exact["steps"] and audit["refreshes"] == exact["refreshes"]
+    before = [c["checked_before_refresh"] for c in audit["checks"] if "checked_before_refresh" in c]
+    assert len(before) == exact["refreshes"]
+    assert all(0 <= share <= 1 for share in before)
+    assert [c["checked"] for c in audit["checks"]] == [c["checked"] for c in exact["checks"]]
     model, tokenizer = load_model(tiny_base)
     none_left = early.model_copy(update={"final_refreshes": 0})
     _, _, stale = embed_prepared(model, tokenizer, prepared, SEED_A, none_left, [])
