@@ -21,7 +21,8 @@ Method (see docs/fingerprinting.md):
    chat templates — listed ones, and excerpts of the base model's own text as system prompts —
    so that fingerprints survive deployment wrappers never seen in training.
 5. Fingerprints whose response tokens all reach ``margin_prob`` leave the active set (a replay
-   share stays); training stops when an exact check finds every one above the margin.
+   share stays); training stops when a check on a freshly refreshed cache finds every one above
+   the margin, or all but ``accept_share`` once training stalls (``final_refreshes``).
 6. Optional decay of the trained change toward the base during training (``decay``, a share
    per pass: the noise Adam leaves in every weight wanders back, the keys are relearned), and
    weight averaging toward the base after training (``base_weight``).
