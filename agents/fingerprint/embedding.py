@@ -879,14 +879,16 @@ class _Trainer:
         self.learned = learned
         # Steps the final check's cached context is behind the weights: above 0, the learned
         # share it reports is optimistic (N=4096: 98.5% counted, 75.7% measured).
-        self.stale_steps = (
-            0 if self.exact else self.counters.steps - self.counters.refreshed_at_step
-        )
+        self.stale_steps = self._steps_behind()
         return epochs, losses
 
+    def _steps_behind(self) -> int:
+        """Training steps since the cached context was last computed with the current weights
+        (0 when the trained weights cannot change it)."""
+        return 0 if self.exact else self.counters.steps - self.counters.refreshed_at_step
+
     def _stale(self) -> bool:
-        """Whether the weights moved since the cached context was last computed with them."""
-        return not self.exact and self.counters.steps > self.counters.refreshed_at_step
+        return self._steps_behind() > 0
 
     def _accepted(self, learned: list[bool]) -> bool:
         return len(learned) - sum(learned) <= self.config.accept_share * len(learned)
@@ -900,7 +902,7 @@ class _Trainer:
         log.info("check after epoch %d: %d/%d", epoch, sum(learned), len(learned))
         record = {
             "step": self.counters.steps,
-            "stale_steps": self.counters.steps - self.counters.refreshed_at_step,
+            "stale_steps": self._steps_behind(),
             "counted": self._share(counted),
             "checked": self._share(learned),
             "checked_plain": self._share(learned, plain=True),
