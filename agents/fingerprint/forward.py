@@ -131,13 +131,15 @@ class Decoder:
         stop: int,
         context: Context | None = None,
         keep: bool = False,
+        keys_only_at_top: bool = False,
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """Layers ``[start, stop)`` on ``hidden`` (B, S, H) at rotary ``positions`` (B, S).
 
         Suffix position j attends to the valid context columns and to suffix positions <= j
         that are ``valid`` (B, S). Returns the output hidden states and, with ``keep``, the
         suffix's keys/values per layer (post-rotary, (B, kv_heads, S, head_dim)); both are zero
-        at positions that are not valid."""
+        at positions that are not valid. ``keys_only_at_top`` (with ``keep``): the last layer
+        computes its keys/values only, and the hidden states returned are its input."""
         import torch
         import torch.nn.functional as F
 
@@ -170,13 +172,18 @@ class Decoder:
         for i, layer in enumerate(self.stack.layers[start:stop]):
             attn = layer.self_attn
             normed = layer.input_layernorm(x)
-            q, k, v = (
-                heads(attn.q_proj(normed)),
-                heads(attn.k_proj(normed)),
-                heads(attn.v_proj(normed)),
-            )
-            if hasattr(attn, "q_norm"):  # Qwen3-style per-head norms
-                q, k = attn.q_norm(q), attn.k_norm(k)
+            k, v = heads(attn.k_proj(normed)), heads(attn.v_proj(normed))
+            if hasattr(attn, "k_norm"):  # Qwen3-style per-head norms
+                k = attn.k_norm(k)
+            if keep and keys_only_at_top and i == stop - start - 1:
+                # the rest of the layer would only make hidden states nobody reads
+                _, k = self._rope(k, k, cos, sin)  # rotary acts on q and k independently
+                kept_k.append(k.detach())
+                kept_v.append(v.detach())
+                break
+            q = heads(attn.q_proj(normed))
+            if hasattr(attn, "q_norm"):
+                q = attn.q_norm(q)
             q, k = self._rope(q, k, cos, sin)
             if keep:
                 kept_k.append(k.detach())

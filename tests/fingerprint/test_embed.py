@@ -216,6 +216,26 @@ def test_training_stops_only_on_an_exact_check(tiny_base: Path) -> None:
     assert stale["checks"][-1]["stale_steps"] == stale["final_check_stale_steps"]
 
 
+def test_early_refresh_comes_before_the_scheduled_ones(tiny_base: Path) -> None:
+    """``early_refresh_share`` takes the first refresh as soon as that share is counted
+    learned, instead of once nearly everything is; the later refreshes keep their schedule."""
+    from agents.fingerprint.embedding import embed_prepared
+    from agents.fingerprint.generation import FingerprintConfig, prepare_fingerprints
+
+    model, tokenizer = load_model(tiny_base)
+    prepared = prepare_fingerprints(model, tokenizer, SEED_A, 8, FingerprintConfig())
+    scheduled = TINY.model_copy(update={"augment_fraction": 0.0, "refresh_rounds": 2})
+    _, _, late = embed_prepared(model, tokenizer, prepared, SEED_A, scheduled, [])
+    model, tokenizer = load_model(tiny_base)
+    config = scheduled.model_copy(update={"early_refresh_share": 0.25})
+    _, _, early = embed_prepared(model, tokenizer, prepared, SEED_A, config, [])
+    first, first_late = early["checks"][0], late["checks"][0]
+    assert first["step"] < first_late["step"]
+    assert config.early_refresh_share <= first["counted"] < 1 - scheduled.refresh_share
+    assert first_late["counted"] >= 1 - scheduled.refresh_share
+    assert early["final_check_stale_steps"] == 0
+
+
 def test_bfloat16_head_follows_the_float32_head(tiny_base: Path) -> None:
     from agents.fingerprint.forward import Decoder
 

@@ -51,6 +51,28 @@ def test_appended_tokens_extend_the_cached_context_exactly(model: torch.nn.Modul
         torch.testing.assert_close(got[i], want, atol=1e-4, rtol=1e-4)
 
 
+def test_keys_only_at_top_keeps_the_same_keys_and_values(model: torch.nn.Module) -> None:
+    """The refresh skips the top layer's attention and MLP: the keys/values are those of the
+    full run, bit for bit."""
+    decoder = Decoder(model)
+    width = max(len(r) for r in ROWS)
+    ids = torch.tensor([r + [PAD] * (width - len(r)) for r in ROWS])
+    valid = torch.tensor([[j < len(r) for j in range(width)] for r in ROWS])
+    positions = torch.arange(width)[None].expand(len(ROWS), -1)
+    with torch.no_grad():
+        hidden = decoder.embed(ids)
+        top = decoder.num_layers
+        _, keys, values = decoder.run(hidden, positions, valid, 0, top, keep=True)
+        below, cut_k, cut_v = decoder.run(
+            hidden, positions, valid, 0, top, keep=True, keys_only_at_top=True
+        )
+        into_top, _, _ = decoder.run(hidden, positions, valid, 0, top - 1)
+    assert len(cut_k) == len(cut_v) == top
+    for a, b in zip(keys + values, cut_k + cut_v, strict=True):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(below[valid], into_top[valid])
+
+
 def test_take_returns_the_positions_of_one_row_in_order(model: torch.nn.Module) -> None:
     decoder = Decoder(model)
     with torch.no_grad():
