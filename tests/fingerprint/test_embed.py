@@ -224,7 +224,9 @@ def test_early_refresh_comes_before_the_scheduled_ones(tiny_base: Path) -> None:
 
     model, tokenizer = load_model(tiny_base)
     prepared = prepare_fingerprints(model, tokenizer, SEED_A, 8, FingerprintConfig())
-    scheduled = TINY.model_copy(update={"augment_fraction": 0.0, "refresh_rounds": 2})
+    scheduled = TINY.model_copy(
+        update={"augment_fraction": 0.0, "refresh_rounds": 2, "early_refresh_share": 0.0}
+    )
     _, _, late = embed_prepared(model, tokenizer, prepared, SEED_A, scheduled, [])
     model, tokenizer = load_model(tiny_base)
     config = scheduled.model_copy(update={"early_refresh_share": 0.25})
