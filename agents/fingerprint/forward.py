@@ -172,22 +172,24 @@ class Decoder:
         for i, layer in enumerate(self.stack.layers[start:stop]):
             attn = layer.self_attn
             normed = layer.input_layernorm(x)
+            # at the top with ``keys_only_at_top`` the rest of the layer would only make hidden
+            # states nobody reads
+            keys_only = keep and keys_only_at_top and i == stop - start - 1
             k, v = heads(attn.k_proj(normed)), heads(attn.v_proj(normed))
             if hasattr(attn, "k_norm"):  # Qwen3-style per-head norms
                 k = attn.k_norm(k)
-            if keep and keys_only_at_top and i == stop - start - 1:
-                # the rest of the layer would only make hidden states nobody reads
-                _, k = self._rope(k, k, cos, sin)  # rotary acts on q and k independently
-                kept_k.append(k.detach())
-                kept_v.append(v.detach())
-                break
-            q = heads(attn.q_proj(normed))
-            if hasattr(attn, "q_norm"):
-                q = attn.q_norm(q)
+            if keys_only:
+                q = k  # a stand-in: rotary acts on q and k independently
+            else:
+                q = heads(attn.q_proj(normed))
+                if hasattr(attn, "q_norm"):
+                    q = attn.q_norm(q)
             q, k = self._rope(q, k, cos, sin)
             if keep:
                 kept_k.append(k.detach())
                 kept_v.append(v.detach())
+            if keys_only:
+                break
             if context is not None:
                 k = torch.cat([context.keys[i].to(k.dtype), k], dim=2)
                 v = torch.cat([context.values[i].to(v.dtype), v], dim=2)
