@@ -238,6 +238,33 @@ def test_early_refresh_comes_before_the_scheduled_ones(tiny_base: Path) -> None:
     assert early["final_check_stale_steps"] == 0
 
 
+def test_refresh_steps_bounds_how_stale_the_cache_gets(tiny_base: Path) -> None:
+    """With ``refresh_steps`` the cache is refreshed (and the examples checked exactly) at the
+    start of any epoch it is that many steps behind, besides the scheduled refreshes."""
+    from agents.fingerprint.embedding import embed_prepared
+    from agents.fingerprint.generation import FingerprintConfig, prepare_fingerprints
+
+    model, tokenizer = load_model(tiny_base)
+    prepared = prepare_fingerprints(model, tokenizer, SEED_A, 8, FingerprintConfig())
+    every = 1  # the tiny model learns these in a handful of steps
+    config = TINY.model_copy(
+        update={
+            "augment_fraction": 0.0,  # 8 examples: one step an epoch
+            "refresh_rounds": 2,
+            "early_refresh_share": 0.0,
+            "refresh_steps": every,
+        }
+    )
+    _, _, stats = embed_prepared(model, tokenizer, prepared, SEED_A, config, [])
+    refreshed = [c["step"] for c in stats["checks"] if c["stale_steps"] == 0]
+    assert stats["refreshes"] == len(refreshed) > config.refresh_rounds, stats["checks"]
+    gaps = [b - a for a, b in zip([0, *refreshed], refreshed, strict=False)]
+    assert max(gaps) <= every, gaps
+    assert all(c["stale_steps"] < every for c in stats["checks"])
+    assert stats["final_check_stale_steps"] < every
+    assert stats["learned_in_training"] == 1.0
+
+
 def test_bfloat16_head_follows_the_float32_head(tiny_base: Path) -> None:
     from agents.fingerprint.forward import Decoder
 
