@@ -124,12 +124,6 @@ class EmbedConfig(BaseModel):
     # input directions that carry ``protect_energy`` of its benign inputs' energy, so the
     # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
     protect_energy: float = Field(0.99, ge=0.0, lt=1.0)
-    # Protect the keys' context too: its positions (every one before the first that predicts
-    # a response token) join the benign text in the constraint, so the trained weights leave
-    # the cached keys/values of that context (nearly) the base's, and the cache stays valid
-    # between refreshes. At N=4096 the first exact check found 2.3% learned where the stale
-    # cache counted 68%: the edits had moved the context the responses were learned against.
-    protect_contexts: bool = False
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
     refresh_rounds: int = Field(3, ge=0)  # exact re-checks when the context cache can go stale
     # ... taken once no more than this share of the examples is still unlearned (or none is):
@@ -444,23 +438,17 @@ def _forward(
 
 
 def _batches(
-    store: _Store, sequences: list[int], batch: int = 32, prefixes: list[int] | None = None
+    store: _Store, sequences: list[int], batch: int = 32
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Whole stored sequences (or their first ``prefixes[i]`` positions) in batches of similar
-    length: (store rows, valid, positions)."""
+    """Whole stored sequences in batches of similar length: (store rows, valid, positions)."""
     import torch
 
-    length_of = dict(zip(sequences, prefixes, strict=True)) if prefixes is not None else None
-
-    def length(i: int) -> int:
-        return length_of[i] if length_of is not None else store.lengths[i]
-
-    order = sorted((i for i in sequences if length(i) > 0), key=length)
+    order = sorted(sequences, key=lambda i: store.lengths[i])
     device = store.hidden.device
     for start in range(0, len(order), batch):
         chunk = order[start : start + batch]
         offsets = torch.tensor([store.offsets[i] for i in chunk], device=device)
-        lengths = torch.tensor([length(i) for i in chunk], device=device)
+        lengths = torch.tensor([store.lengths[i] for i in chunk], device=device)
         cols = torch.arange(int(lengths.max()), device=device)[None]
         valid = cols < lengths[:, None]
         yield (
@@ -490,12 +478,6 @@ def _refresh(decoder: Decoder, store: _Store, split: int, sequences: list[int]) 
                 flat[rows] = new.transpose(1, 2).reshape(*valid.shape, -1)[valid]
 
 
-def _contexts(examples: list[tuple[int, int, list[int], bool, int]]) -> dict[int, int]:
-    """Per fingerprint sequence, the length of its context: the positions before the first
-    one that predicts a response token (a sequence serves one example)."""
-    return {sequence: context for sequence, context, *_ in examples}
-
-
 def _null_space(
     model: PreTrainedModel,
     decoder: Decoder,
@@ -504,22 +486,18 @@ def _null_space(
     benign: list[int],
     config: EmbedConfig,
     path: Path | None = None,
-    contexts: dict[int, int] | None = None,
 ) -> tuple[NullSpace, bool]:
     """The null-space constraint from the trained modules' inputs on the stored benign text
     (kept in, and read back from, the cache file ``path`` when given), and whether it was
-    read back. ``contexts`` (sequence -> length) adds those first positions of the
-    fingerprints' sequences (the keys' context, ``protect_contexts``)."""
+    read back."""
     modules = _trained_modules(model, block, config)
     split, stop = block  # nothing above the trained layers matters
     saved = basecache.load(path) if path is not None else None
     if saved is not None and set(saved) == set(modules):
         return NullSpace(modules, None, config.protect_energy, bases=saved), True
 
-    def passes(
-        sequences: list[int], prefixes: list[int] | None = None
-    ) -> Iterator[tuple[Callable[[], object], torch.Tensor]]:
-        for index, valid, positions in _batches(store, sequences, prefixes=prefixes):
+    def passes() -> Iterator[tuple[Callable[[], object], torch.Tensor]]:
+        for index, valid, positions in _batches(store, benign):
 
             def run(index: torch.Tensor = index, valid: torch.Tensor = valid,
                     positions: torch.Tensor = positions) -> object:  # fmt: skip
@@ -527,9 +505,7 @@ def _null_space(
 
             yield run, valid
 
-    # the keys' context weighs as much as the benign text, however many tokens each has
-    also = passes(list(contexts), list(contexts.values())) if contexts else None
-    nullspace = NullSpace(modules, passes(benign), config.protect_energy, also=also)
+    nullspace = NullSpace(modules, passes(), config.protect_energy)
     if path is not None:
         basecache.save(path, nullspace.bases)
     return nullspace, False
@@ -1089,16 +1065,8 @@ def embed_prepared(
     nullspace = None
     if config.protect_energy > 0:
         mark = time.perf_counter()
-        # the keys' context depends on the copy: no cache then
-        contexts = _contexts(examples) if config.protect_contexts else None
-        bases = (
-            None
-            if contexts
-            else cache_file("null-space", block, config.modules, config.protect_energy)
-        )
-        nullspace, hit = _null_space(
-            model, decoder, store, block, benign_ids, config, bases, contexts
-        )
+        bases = cache_file("null-space", block, config.modules, config.protect_energy)
+        nullspace, hit = _null_space(model, decoder, store, block, benign_ids, config, bases)
         if hit:
             reused.append("null-space")
         timings["protect"] = time.perf_counter() - mark

@@ -107,32 +107,14 @@ def split_basis(covariance: torch.Tensor, energy: float) -> tuple[torch.Tensor, 
 Bases = dict[str, tuple["torch.Tensor", bool, float]]
 
 
-def _mean_covariances(groups: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The covariances of several groups of passes, each group weighted equally (modules that
-    share a covariance in every group keep sharing one)."""
-    first = groups[0]
-    merged: dict[tuple[int, ...], torch.Tensor] = {}
-    out: dict[str, torch.Tensor] = {}
-    for name in first:
-        ident = tuple(id(group[name]) for group in groups)
-        if ident not in merged:
-            merged[ident] = sum(group[name] for group in groups) / len(groups)  # type: ignore[assignment]
-        out[name] = merged[ident]
-    return out
-
-
 def input_bases(
     modules: dict[str, torch.nn.Linear],
     passes: Iterable[tuple[Callable[[], object], torch.Tensor]],
     energy: float,
-    also: Iterable[tuple[Callable[[], object], torch.Tensor]] | None = None,
 ) -> Bases:
     """Per module, :func:`split_basis` of its input covariance over ``passes`` (modules that
-    read the same input share one eigendecomposition); ``also``: a second set of passes that
-    weighs as much as the first, whatever its count of tokens."""
+    read the same input share one eigendecomposition)."""
     covariances = input_covariances(modules, passes)
-    if also is not None:
-        covariances = _mean_covariances([covariances, input_covariances(modules, also)])
     out: Bases = {}
     done: list[tuple[torch.Tensor, tuple[torch.Tensor, bool, float]]] = []
     for name, module in modules.items():
@@ -156,15 +138,13 @@ class NullSpace:
         passes: Iterable[tuple[Callable[[], object], torch.Tensor]] | None,
         energy: float,
         bases: Bases | None = None,
-        also: Iterable[tuple[Callable[[], object], torch.Tensor]] | None = None,
     ) -> None:
-        """Constrain ``modules`` to keep ``energy`` of their inputs' energy over ``passes``
-        (and ``also``, weighted as much: :func:`input_bases`); ``bases`` (an earlier
-        :attr:`bases` of the same weights and text) skips the passes."""
+        """Constrain ``modules`` to keep ``energy`` of their inputs' energy over ``passes``;
+        ``bases`` (an earlier :attr:`bases` of the same weights and text) skips the passes."""
         if bases is None:
             if passes is None:
                 raise ValueError("NullSpace needs the benign passes or precomputed bases")
-            bases = input_bases(modules, passes, energy, also)
+            bases = input_bases(modules, passes, energy)
         self.bases = bases
         self.constraints: list[_Constraint] = []
         for name, module in modules.items():

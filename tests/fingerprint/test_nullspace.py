@@ -78,32 +78,6 @@ def test_covariance_is_shared_by_modules_that_read_the_same_input() -> None:
     assert covariances["second"] is covariances["first"]
 
 
-def test_a_second_set_of_passes_weighs_as_much_as_the_first() -> None:
-    """``also`` (the keys' context, ``protect_contexts``) counts as much as the benign passes
-    even with 50x fewer tokens: its direction is protected, not drowned out."""
-    layer = torch.nn.Linear(3, 2, bias=False)
-    many = torch.zeros(1, 500, 3)
-    many[..., 0] = 1.0  # the benign text uses direction 0 only
-    few = torch.zeros(1, 10, 3)
-    few[..., 1] = 1.0  # the keys' context direction 1 only
-    valid_many = torch.ones(1, 500, dtype=torch.bool)
-    valid_few = torch.ones(1, 10, dtype=torch.bool)
-    alone = NullSpace({"layer": layer}, [(lambda: layer(many), valid_many)], 0.9)
-    both = NullSpace(
-        {"layer": layer},
-        [(lambda: layer(many), valid_many)],
-        0.9,
-        also=[(lambda: layer(few), valid_few)],
-    )
-    # direction 1 is free without the second set (it carries none of the benign energy) ...
-    assert alone.summary()[0][0] == 2
-    # ... and protected with it: each set carries half of the combined energy
-    basis, protected, free_energy = both.bases["layer"]
-    assert both.summary()[0][0] == 1 and free_energy == pytest.approx(0.0, abs=1e-9)
-    kept = basis if protected else torch.eye(3) - basis @ basis.T
-    assert float(kept[1].norm()) > 0.99 and float(kept[2].norm()) < 1e-6
-
-
 def test_embedding_under_the_constraint(tiny_base: Path, tmp_path: Path) -> None:
     """A real embed on the tiny model: fingerprints learned, the frozen top layer untouched, and
     every trained MLP weight changed only outside its protected benign input directions."""
