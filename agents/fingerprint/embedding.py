@@ -124,13 +124,6 @@ class EmbedConfig(BaseModel):
     # input directions that carry ``protect_energy`` of its benign inputs' energy, so the
     # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
     protect_energy: float = Field(0.99, ge=0.0, lt=1.0)
-    # ... with as many free directions as ``protect_energy`` leaves, but chosen for the ratio
-    # of the fingerprints' input energy to the benign text's (nullspace.contrast_basis) instead
-    # of the benign text's weakest directions, which carry as much of a key's end (2.5-4% of
-    # its energy) as of held-out text (2-3%). ``contrast_ridge``: the benign covariance's
-    # floor, in mean eigenvalues (directions benign text never visits are not free for that).
-    contrast_directions: bool = False
-    contrast_ridge: float = Field(0.01, gt=0.0)
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
     refresh_rounds: int = Field(3, ge=0)  # exact re-checks when the context cache can go stale
     # ... taken once no more than this share of the examples is still unlearned (or none is):
@@ -495,20 +488,13 @@ def _null_space(
     benign: list[int],
     config: EmbedConfig,
     path: Path | None = None,
-    fps: _Items | None = None,
 ) -> tuple[NullSpace, bool]:
     """The null-space constraint from the trained modules' inputs on the stored benign text
     (kept in, and read back from, the cache file ``path`` when given), and whether it was
-    read back. With ``contrast_directions`` the free directions also depend on the
-    fingerprints ``fps`` (their training positions), so nothing is cached."""
-    import torch
-
-    from agents.fingerprint.nullspace import contrast_bases
-
+    read back."""
     modules = _trained_modules(model, block, config)
     split, stop = block  # nothing above the trained layers matters
-    contrast = config.contrast_directions and fps is not None
-    saved = basecache.load(path) if path is not None and not contrast else None
+    saved = basecache.load(path) if path is not None else None
     if saved is not None and set(saved) == set(modules):
         return NullSpace(modules, None, config.protect_energy, bases=saved), True
 
@@ -521,21 +507,6 @@ def _null_space(
 
             yield run, valid
 
-    def training_positions() -> Iterator[tuple[Callable[[], object], torch.Tensor]]:
-        assert fps is not None
-        for start in range(0, len(fps), 256):
-            rows = list(range(start, min(start + 256, len(fps))))
-
-            def run(rows: list[int] = rows) -> object:
-                return _forward(decoder, store, [(fps, rows)], split)
-
-            yield run, torch.ones(1, dtype=torch.bool)  # packed inputs: every row counts
-
-    if contrast:
-        bases = contrast_bases(
-            modules, passes(), training_positions(), config.protect_energy, config.contrast_ridge
-        )
-        return NullSpace(modules, None, config.protect_energy, bases=bases), False
     nullspace = NullSpace(modules, passes(), config.protect_energy)
     if path is not None:
         basecache.save(path, nullspace.bases)
@@ -1097,7 +1068,7 @@ def embed_prepared(
     if config.protect_energy > 0:
         mark = time.perf_counter()
         bases = cache_file("null-space", block, config.modules, config.protect_energy)
-        nullspace, hit = _null_space(model, decoder, store, block, benign_ids, config, bases, fps)
+        nullspace, hit = _null_space(model, decoder, store, block, benign_ids, config, bases)
         if hit:
             reused.append("null-space")
         timings["protect"] = time.perf_counter() - mark

@@ -129,60 +129,6 @@ def input_bases(
     return out
 
 
-def contrast_basis(
-    benign: torch.Tensor, target: torch.Tensor, free: int, ridge: float
-) -> tuple[torch.Tensor, float]:
-    """The ``free`` input directions along which ``target`` inputs (the fingerprints' training
-    positions) carry the most energy relative to benign ones: the top generalised eigenvectors
-    of ``(target, benign + ridge * mean eigenvalue * I)``, orthonormalised. Returns the basis and
-    the share of the benign energy along it.
-
-    Why: at the end of a random-word key the inputs of SmolLM2's trained layers carry about as
-    much of their energy along the benign text's weakest directions (2.5-4%) as held-out text
-    does (2-3%), so an edit there moves ordinary text nearly as much as the keys. Directions
-    picked for their ratio of key energy to benign energy give the same edit more effect on the
-    keys for the same movement on text."""
-    import torch
-
-    c = benign.double()
-    size = c.shape[0]
-    c = c + ridge * torch.trace(c) / size * torch.eye(size, dtype=c.dtype, device=c.device)
-    lower = torch.linalg.cholesky(c)
-    whitened = torch.linalg.solve_triangular(lower, target.double(), upper=False)
-    whitened = torch.linalg.solve_triangular(lower, whitened.T, upper=False)  # L^-1 K L^-T
-    _, vectors = torch.linalg.eigh((whitened + whitened.T) / 2)  # ascending
-    top = vectors.flip(1)[:, :free]
-    directions = torch.linalg.solve_triangular(lower.T, top, upper=True)
-    basis, _ = torch.linalg.qr(directions)
-    share = float(torch.trace(basis.T @ benign.double() @ basis) / torch.trace(benign.double()))
-    return basis, share
-
-
-def contrast_bases(
-    modules: dict[str, torch.nn.Linear],
-    benign: Iterable[tuple[Callable[[], object], torch.Tensor]],
-    target: Iterable[tuple[Callable[[], object], torch.Tensor]],
-    energy: float,
-    ridge: float,
-) -> Bases:
-    """Per module, as many free directions as :func:`split_basis` leaves at ``energy``, chosen
-    by :func:`contrast_basis` for the inputs of ``target`` instead of by benign energy alone."""
-    benign_cov = input_covariances(modules, benign)
-    target_cov = input_covariances(modules, target)
-    out: Bases = {}
-    done: dict[int, tuple[torch.Tensor, bool, float]] = {}
-    for name, module in modules.items():
-        cov = benign_cov[name]
-        if id(cov) in done:
-            out[name] = done[id(cov)]
-            continue
-        basis, protected, _ = split_basis(cov, energy)
-        free = basis.shape[0] - basis.shape[1] if protected else basis.shape[1]
-        chosen, share = contrast_basis(cov, target_cov[name], free, ridge)
-        out[name] = done[id(cov)] = (chosen.to(module.weight.dtype), False, share)
-    return out
-
-
 class NullSpace:
     """Keeps each constrained weight's change inside the input directions left free."""
 

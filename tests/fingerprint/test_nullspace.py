@@ -11,12 +11,7 @@ from fpkit import SEED_A, TINY
 from agents.fingerprint.detection import accuse, verify_fingerprints
 from agents.fingerprint.embedding import _benign_rows, embed_fingerprints
 from agents.fingerprint.models import load_model
-from agents.fingerprint.nullspace import (
-    NullSpace,
-    contrast_basis,
-    input_covariances,
-    split_basis,
-)
+from agents.fingerprint.nullspace import NullSpace, input_covariances, split_basis
 
 
 def test_split_basis_protects_the_fewest_top_directions() -> None:
@@ -67,25 +62,6 @@ def test_projection_leaves_benign_outputs_and_moves_the_key() -> None:
     assert (layer(key) - target).norm() < 0.05 * target.norm(), "the edit was learned"
     benign_change = (benign @ delta.T).norm(dim=1).mean()
     assert benign_change < 0.01 * (delta @ key).norm(), "benign outputs barely moved"
-
-
-def test_contrast_basis_prefers_directions_keys_use_and_text_does_not() -> None:
-    """Benign energy 10, 5, 1, 0.5, 0.1 along the axes; the keys' inputs live along axes 2 and
-    4. The weakest benign directions (4 and 3) hold half of the keys' energy; the contrast pick
-    holds all of it, at a benign share of (1 + 0.1) / 16.6."""
-    benign = torch.diag(torch.tensor([10.0, 5.0, 1.0, 0.5, 0.1]))
-    keys = torch.diag(torch.tensor([0.0, 0.0, 1.0, 0.0, 1.0]))
-    basis, share = contrast_basis(benign, keys, free=2, ridge=1e-6)
-    assert basis.shape == (5, 2)
-    assert torch.allclose(basis.T @ basis, torch.eye(2, dtype=basis.dtype), atol=1e-9)
-    key_energy = float(torch.trace(basis.T @ keys.double() @ basis))
-    assert key_energy == pytest.approx(2.0, abs=1e-6), "all the keys' energy is free"
-    assert share == pytest.approx(1.1 / 16.6, abs=1e-6)
-    # the energy rule's free directions (the two weakest) hold half of it
-    weakest, protected, _ = split_basis(benign, 0.95)
-    assert not protected and weakest.shape == (5, 2)
-    held = float(torch.trace(weakest.T.double() @ keys.double() @ weakest.double()))
-    assert held == pytest.approx(1.0, abs=1e-6)
 
 
 def test_covariance_is_shared_by_modules_that_read_the_same_input() -> None:
