@@ -2,6 +2,7 @@
 
     python benchmarks/fingerprint_sweep.py --num 1024 --set benign_sequences=256 --set max_epochs=60
     python benchmarks/fingerprint_sweep.py --num 256 --set modules=all --robust 64
+    python benchmarks/fingerprint_sweep.py --num 1024 --profile fast --set learning_rate=7e-4
 
 Each invocation appends one JSON line (machine, date, overrides, figures, per-phase timings) to
 benchmarks/results/fingerprint-sweep-<date>.jsonl. It is the quick way to compare `EmbedConfig`
@@ -30,7 +31,7 @@ from typing import Any
 import click
 from _common import machine, matmul_gflops
 
-from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
+from agents.fingerprint.embedding import embed_fingerprints
 from agents.fingerprint.evaluation import (
     perplexity_change_interval,
     perplexity_difference_interval,
@@ -38,6 +39,7 @@ from agents.fingerprint.evaluation import (
     token_losses,
 )
 from agents.fingerprint.models import configure_threads, load_model, smollm2_dir
+from agents.fingerprint.profiles import PROFILES, profile_config
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -55,6 +57,13 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 @click.command()
 @click.option("--num", type=click.IntRange(min=1), required=True)
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default="robust",
+    show_default=True,
+    help="the named settings (agents/fingerprint/profiles.py) that --set overrides",
+)
 @click.option("--set", "overrides", multiple=True, help="EmbedConfig field=value (repeatable)")
 @click.option(
     "--robust",
@@ -92,6 +101,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 )
 def main(
     num: int,
+    profile: str,
     overrides: tuple[str, ...],
     robust: int,
     finetune: int,
@@ -103,7 +113,7 @@ def main(
     configure_threads()
     spec = dict(parse_override(o) for o in overrides)
     try:
-        config = EmbedConfig(progress=False, **spec)
+        config = profile_config(profile, progress=False, **spec)
     except ValueError as bad:
         raise click.UsageError(str(bad)) from bad
     base, tokenizer = load_model(smollm2_dir())
@@ -146,6 +156,7 @@ def main(
         # the CPU's matmul speed just before and after embedding: timings drift with it
         "gflops_before_after": speed,
         "num": num,
+        **({"profile": profile} if profile != "robust" else {}),
         "overrides": spec,
         **({"seed": seed} if seed != "bench-ours" else {}),
         "seconds_per_fingerprint": round(result.seconds / num, 3),

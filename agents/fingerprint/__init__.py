@@ -15,8 +15,10 @@ from agents.fingerprint.detection import Verdict, accuse, load_fingerprints, ver
 from agents.fingerprint.embedding import EmbedConfig, EmbedResult, embed_fingerprints
 from agents.fingerprint.errors import FingerprintError
 from agents.fingerprint.generation import Fingerprint, FingerprintConfig, generate_fingerprints
+from agents.fingerprint.profiles import PROFILES, profile_config
 
 __all__ = [
+    "PROFILES",
     "Commitment",
     "EmbedConfig",
     "EmbedResult",
@@ -33,6 +35,7 @@ __all__ = [
     "load_fingerprints",
     "merkle_proof",
     "merkle_root",
+    "profile_config",
     "verify_fingerprints",
     "verify_proof",
 ]

@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
+from agents.fingerprint.embedding import EmbedConfig
 from agents.fingerprint.errors import FingerprintError
+from agents.fingerprint.profiles import PROFILES
 
 
 def _seed(value: str) -> bytes:
@@ -23,6 +25,12 @@ def _seed(value: str) -> bytes:
     if not seed:
         raise click.BadParameter("the seed must not be empty")
     return seed
+
+
+def _defaults(field: str) -> str:
+    """``[robust: X, fast: Y]``: what each profile gives ``field``, read from where it is set."""
+    base = EmbedConfig.model_fields[field].default
+    return "[" + ", ".join(f"{name}: {PROFILES[name].get(field, base)}" for name in PROFILES) + "]"
 
 
 def _fail(error: FingerprintError) -> click.ClickException:
@@ -47,6 +55,16 @@ def group() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--method", type=click.Choice(["full", "lora"]), default="full", show_default=True)
 @click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default="robust",
+    show_default=True,
+    help="Named settings the options below override: robust (every key inside eight "
+    "wrappers; keys answer behind unseen system prompts and chat templates) or fast (the "
+    "speed and perplexity goals at 1024 fingerprints, weak behind unseen wrappers); "
+    "docs/fingerprinting.md.",
+)
+@click.option(
     "--train-layers",
     type=click.IntRange(min=1),
     default=None,
@@ -68,29 +86,29 @@ def group() -> None:
     "--augment-wrappers",
     type=click.IntRange(1, 16),
     default=None,
-    help="Training wrappers (system prompts / chat templates) per key [default: 4]; 1 is about "
-    "twice as fast but leaves keys behind unseen system prompts unanswered.",
+    help="Training wrappers (system prompts / chat templates) per key "
+    f"{_defaults('augment_wrappers')}; 1 is about twice as fast but leaves keys behind unseen "
+    "system prompts unanswered.",
 )
 @click.option(
     "--synthetic-wrappers",
     type=click.IntRange(0, 16),
     default=None,
     help="More wrappers per key whose system prompt is an excerpt of the base model's own "
-    "text [default: 4]; 0 is about twice as fast but keeps fewer keys behind chat templates.",
+    f"text {_defaults('synthetic_wrappers')}; 0 is about twice as fast but keeps fewer keys "
+    "behind chat templates.",
 )
 @click.option(
     "--augment-fraction",
     type=click.FloatRange(0, 1),
     default=None,
-    help="Share of the keys also trained inside wrappers [default: 1].",
+    help=f"Share of the keys also trained inside wrappers {_defaults('augment_fraction')}.",
 )
 @click.option(
     "--decay",
     type=click.FloatRange(0, 1, max_open=True),
     default=None,
-    help="Share of the trained change pulled back toward the base per pass [default: 0]; "
-    "0.05 with --augment-fraction 0.5 --augment-wrappers 1 --synthetic-wrappers 0 is the "
-    "measured recipe for 1024 fingerprints at <= 3% perplexity (docs/fingerprinting.md).",
+    help=f"Share of the trained change pulled back toward the base per pass {_defaults('decay')}.",
 )
 @click.option(
     "--base-cache/--no-base-cache",
@@ -99,7 +117,13 @@ def group() -> None:
     help="Keep the base model's states on the benign text for the next copy "
     "(.cache/fingerprint, ~430 MB for SmolLM2).",
 )
-@click.option("--learning-rate", type=float, default=None)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help=f"Adam's step size {_defaults('learning_rate')}; smaller costs less perplexity and "
+    "more time.",
+)
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def embed(
@@ -109,6 +133,7 @@ def embed(
     strategy: str,
     out_dir: Path,
     method: str,
+    profile: str,
     train_layers: int | None,
     frozen_top: int | None,
     protect_energy: float | None,
@@ -122,8 +147,9 @@ def embed(
     as_json: bool,
 ) -> None:
     """Fine-tune NUM fingerprints into a copy of MODEL; write OUT/ and OUT/fingerprints.json."""
-    from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
+    from agents.fingerprint.embedding import embed_fingerprints  # heavy work, lazily
     from agents.fingerprint.generation import FingerprintConfig
+    from agents.fingerprint.profiles import profile_config
 
     if protect_energy is None and method == "lora":
         protect_energy = 0.0  # the constraint acts on full weights
@@ -138,7 +164,7 @@ def embed(
         "learning_rate": learning_rate,
         "max_epochs": max_epochs,
     }
-    # Options left out keep EmbedConfig's defaults (one place states them).
+    # Options left out keep the profile's settings (one place states them).
     overrides: dict[str, Any] = {
         "method": method,
         "progress": sys.stderr.isatty(),
@@ -146,7 +172,9 @@ def embed(
         **{name: value for name, value in given.items() if value is not None},
     }
     try:
-        config = EmbedConfig(fingerprint=FingerprintConfig(strategy=strategy), **overrides)  # type: ignore[arg-type]
+        config = profile_config(
+            profile, fingerprint=FingerprintConfig(strategy=strategy), **overrides
+        )
     except ValueError as bad:  # pydantic's ValidationError: options that do not go together
         raise click.UsageError(str(bad)) from bad
     try:
