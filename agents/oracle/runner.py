@@ -11,6 +11,7 @@ from agents.chain.events import EventCursor
 from agents.chain.keystore import resolve_account
 from agents.chain.protocol import Protocol
 from agents.fingerprint.embedding import EmbedConfig
+from agents.fingerprint.profiles import profile_config
 from agents.oracle.adapters import ChainAdapter, StorageAdapter
 from agents.oracle.fingerprint_adapter import FingerprintEngine
 from agents.oracle.jobs import JobStore
@@ -41,14 +42,19 @@ class Oracle:
             stop.wait(interval_s)
 
 
+def embed_config_of(settings: OracleSettings) -> EmbedConfig:
+    """How the oracle fingerprints: ``settings.embed`` over profile ``settings.embed_profile``."""
+    try:
+        return profile_config(settings.embed_profile, **settings.embed)
+    except ValueError as bad:
+        raise ValueError(f"OML_ORACLE_EMBED is not a valid embedding config: {bad}") from bad
+
+
 def build_oracle(settings: OracleSettings, embed_config: EmbedConfig | None = None) -> Oracle:
-    """The oracle of ``settings``; ``embed_config`` (else ``settings.embed`` over the defaults)
-    is how it fingerprints."""
+    """The oracle of ``settings``; ``embed_config`` (else ``embed_config_of(settings)``) is how
+    it fingerprints."""
     if embed_config is None:
-        try:
-            embed_config = EmbedConfig.model_validate(settings.embed)
-        except ValueError as bad:
-            raise ValueError(f"OML_ORACLE_EMBED is not a valid embedding config: {bad}") from bad
+        embed_config = embed_config_of(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     deployment = Deployment.load(settings.network)
     account = resolve_account(settings.account, chain_id=deployment.chain_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.config import REPO_ROOT
+from agents.fingerprint.profiles import PROFILES
 
 
 class OracleSettings(BaseSettings):
@@ -25,7 +26,18 @@ class OracleSettings(BaseSettings):
     confirmations: int = Field(0, ge=0, description="blocks to wait before acting on an event")
     poll_interval_s: float = Field(1.0, gt=0)
     key_service_port: int = Field(18700, description="port of the prover key service")
+    embed_profile: str = Field(
+        "robust", description="named embedding settings: robust or fast (docs/fingerprinting.md)"
+    )
     embed: dict[str, Any] = Field(
         default_factory=dict,
-        description='EmbedConfig overrides as JSON, e.g. {"learning_rate": 0.01} (a test model)',
+        description='EmbedConfig overrides over the profile as JSON, e.g. {"learning_rate": 0.01}',
     )
+
+    @field_validator("embed_profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        if name not in PROFILES:
+            raise ValueError(f"unknown embedding profile {name!r}; choose one of: "
+                             + ", ".join(sorted(PROFILES)))  # fmt: skip
+        return name

@@ -14,10 +14,13 @@ from cryptography.exceptions import InvalidTag
 
 from agents.chain.events import ChainEvent
 from agents.chain.keystore import dev_account, public_key_bytes
+from agents.fingerprint.profiles import PROFILES
 from agents.oracle.jobs import JobState, JobStore
 from agents.oracle.ports import FingerprintedCopy, ModelVersion, RecallCheck
+from agents.oracle.runner import embed_config_of
 from agents.oracle.secrets import MasterSecret
 from agents.oracle.service import OracleConfig, OracleService
+from agents.oracle.settings import OracleSettings
 
 ACCESS_MANAGER = "0x" + "12" * 20
 
@@ -205,3 +208,14 @@ def test_master_secret_file_is_private_and_never_overwritten(tmp_path: Path) -> 
     )
     with pytest.raises(RuntimeError, match="refusing to overwrite"):
         MasterSecret.create(path)
+
+
+def test_embed_profile_with_overrides_and_bad_names() -> None:
+    config = embed_config_of(OracleSettings(embed_profile="fast", embed={"decay": 0.1}))
+    assert config.decay == 0.1
+    assert config.learning_rate == PROFILES["fast"]["learning_rate"]
+    assert embed_config_of(OracleSettings()).augment_wrappers > config.augment_wrappers
+    with pytest.raises(ValueError, match="choose one of: fast, robust"):
+        OracleSettings(embed_profile="quick")
+    with pytest.raises(ValueError, match="OML_ORACLE_EMBED"):
+        embed_config_of(OracleSettings(embed={"learning_rte": 0.1}))
