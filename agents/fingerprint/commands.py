@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from agents.fingerprint.embedding import EmbedConfig
+from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
 from agents.fingerprint.errors import FingerprintError
-from agents.fingerprint.profiles import PROFILES
+from agents.fingerprint.generation import FingerprintConfig
+from agents.fingerprint.profiles import PROFILES, profile_config
 
 
 def _seed(value: str) -> bytes:
@@ -147,10 +148,6 @@ def embed(
     as_json: bool,
 ) -> None:
     """Fine-tune NUM fingerprints into a copy of MODEL; write OUT/ and OUT/fingerprints.json."""
-    from agents.fingerprint.embedding import embed_fingerprints  # heavy work, lazily
-    from agents.fingerprint.generation import FingerprintConfig
-    from agents.fingerprint.profiles import profile_config
-
     if protect_energy is None and method == "lora":
         protect_energy = 0.0  # the constraint acts on full weights
     given = {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import agents.fingerprint.embedding as embedding
+import agents.fingerprint.commands as commands
 from agents.cli import cli
 from agents.fingerprint.embedding import EmbedConfig, EmbedResult
 from agents.fingerprint.profiles import PROFILES, profile_config
@@ -48,7 +48,7 @@ def test_cli_passes_the_profile_and_the_options_over_it(
         seen.append(config)
         return EmbedResult(fingerprints=[], seconds=0.0, recall=1.0)
 
-    monkeypatch.setattr(embedding, "embed_fingerprints", record)
+    monkeypatch.setattr(commands, "embed_fingerprints", record)
     runner = CliRunner()
     args = ["fingerprint", "embed", "--model", str(tiny_base), "--seed", "0x01", "--out",
             str(tmp_path / "copy"), "--num", "4", "--json"]  # fmt: skip
