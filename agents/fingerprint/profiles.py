@@ -36,11 +36,15 @@ PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
 )
 
 
-def profile_config(name: str, **overrides: Any) -> EmbedConfig:
-    """The EmbedConfig of profile ``name``; ``overrides`` (EmbedConfig fields) win over it."""
+def profile_settings(name: str) -> Mapping[str, Any]:
+    """The EmbedConfig fields profile ``name`` sets; a ValueError listing the choices if none."""
     try:
-        settings = PROFILES[name]
+        return PROFILES[name]
     except KeyError:
         known = ", ".join(sorted(PROFILES))
         raise ValueError(f"unknown profile {name!r}; choose one of: {known}") from None
-    return EmbedConfig(**{**settings, **overrides})
+
+
+def profile_config(name: str, **overrides: Any) -> EmbedConfig:
+    """The EmbedConfig of profile ``name``; ``overrides`` (EmbedConfig fields) win over it."""
+    return EmbedConfig(**{**profile_settings(name), **overrides})

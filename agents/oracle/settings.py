@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.config import REPO_ROOT
-from agents.fingerprint.profiles import PROFILES
+from agents.fingerprint.profiles import profile_settings
 
 
 class OracleSettings(BaseSettings):
@@ -37,7 +37,5 @@ class OracleSettings(BaseSettings):
     @field_validator("embed_profile")
     @classmethod
     def _known_profile(cls, name: str) -> str:
-        if name not in PROFILES:
-            raise ValueError(f"unknown embedding profile {name!r}; choose one of: "
-                             + ", ".join(sorted(PROFILES)))  # fmt: skip
+        profile_settings(name)  # its ValueError names the choices
         return name
