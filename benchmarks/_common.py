@@ -51,6 +51,14 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def peak_rss_gib() -> float:
+    """The most resident memory this process has held so far, in GiB (Linux counts KiB)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak * (1 if sys.platform == "darwin" else 1024) / 2**30, 2)
+
+
 def matmul_gflops(seconds: float = 2.0) -> float:
     """The CPU's speed right now on one product of a training step's size (256 x 576 by
     576 x 1536, float32, torch's threads): the same code measured 97-178 GFLOP/s on these

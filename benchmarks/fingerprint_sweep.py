@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from _common import machine, matmul_gflops
+from _common import machine, matmul_gflops, peak_rss_gib
 
 from agents.fingerprint.embedding import embed_fingerprints
 from agents.fingerprint.evaluation import (
@@ -124,6 +124,7 @@ def main(
         speed = [matmul_gflops()]
         result = embed_fingerprints(smollm2_dir(), work / "copy", seed.encode(), num, config)
         speed.append(matmul_gflops())
+        peak_gib = peak_rss_gib()  # before the robustness suite's own fine-tunes
         model, tokenizer = load_model(work / "copy")
         copy_losses = token_losses(model, tokenizer)
         change, low, high = perplexity_change_interval(base_losses, copy_losses)
@@ -160,6 +161,8 @@ def main(
         "overrides": spec,
         **({"seed": seed} if seed != "bench-ours" else {}),
         "seconds_per_fingerprint": round(result.seconds / num, 3),
+        # the process's peak resident memory up to the written copy (its cached states)
+        "peak_memory_gib": peak_gib,
         "recall": result.recall,
         "epochs": result.epochs,
         "perplexity_change": round(change, 4),

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.fingerprint import basecache
-from agents.fingerprint.errors import ConfigError
+from agents.fingerprint.errors import ConfigError, InsufficientMemoryError
 from agents.fingerprint.forward import Context, Decoder, Stream, backbone
 from agents.fingerprint.generation import (
     Fingerprint,
@@ -57,6 +57,7 @@ from agents.fingerprint.generation import (
 )
 from agents.fingerprint.nullspace import NullSpace
 from agents.fingerprint.prompts import BENIGN_OPENERS, TRAIN_WRAPPERS, Wrapper, system_wrapper
+from agents.fingerprint.resources import available_memory
 
 if TYPE_CHECKING:
     import torch
@@ -187,40 +188,106 @@ class EmbedResult:
 class _Store:
     """Per-sequence base-model states, concatenated: the hidden states entering the trained
     block (``hidden``) and the block's keys/values (``keys[l]``, ``values[l]``), one row per
-    token; row ``pad`` is zeros (the target of padded gathers)."""
+    token; row ``pad`` is zeros (the target of padded gathers).
+
+    Sequences are first kept as pieces, one per sequence and part. Once the number of tokens
+    still to come is known, :meth:`reserve` allocates the flat tensors at their final size and
+    every later sequence is written into them directly: concatenating pieces at the end held
+    both at once (23.4 GB for N = 1024 with eight wrappers per key, 20.7 kB per token on
+    SmolLM2) and the allocator kept the freed pieces resident for the rest of the run."""
 
     def __init__(self, layer: int) -> None:
         self.layer = layer
         self.offsets: list[int] = []
         self.lengths: list[int] = []
         self._hidden: list[torch.Tensor] = []
-        self._keys: list[list[torch.Tensor]] = []
+        self._keys: list[list[torch.Tensor]] = []  # [layer][sequence]
         self._values: list[list[torch.Tensor]] = []
+        self._capacity: int | None = None  # rows of the flat tensors, once reserved
+        self._tokens = 0
         self.hidden: torch.Tensor
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         self.pad = 0
 
+    @property
+    def tokens(self) -> int:
+        """Tokens stored so far (every sequence's length, summed)."""
+        return self._tokens
+
     def add(
         self, hidden: torch.Tensor, keys: list[torch.Tensor], values: list[torch.Tensor]
     ) -> int:
-        self.offsets.append(self.offsets[-1] + self.lengths[-1] if self.offsets else 0)
+        start = self.tokens
+        stop = start + hidden.shape[0]
+        if self._capacity is not None:
+            if stop > self._capacity:
+                raise ValueError(f"store reserved for {self._capacity} tokens, {stop} added")
+            flats = [self.hidden, *self.keys, *self.values]
+            for flat, part in zip(flats, [hidden, *keys, *values], strict=True):
+                flat[start:stop] = part.detach()
+        else:
+            self._hidden.append(hidden.detach().clone())
+            if not self._keys:
+                self._keys = [[] for _ in keys]
+                self._values = [[] for _ in values]
+            for pieces, part in zip(self._keys + self._values, keys + values, strict=True):
+                pieces.append(part.detach().clone())
+        self.offsets.append(start)
         self.lengths.append(hidden.shape[0])
-        self._hidden.append(hidden.detach().clone())
-        self._keys.append([k.detach().clone() for k in keys])
-        self._values.append([v.detach().clone() for v in values])
+        self._tokens = stop
         return len(self.lengths) - 1
+
+    def bytes_per_token(self) -> int:
+        """Bytes stored per token, from the sequences stored so far (0 when none is)."""
+        if self._capacity is not None:
+            parts = [self.hidden, *self.keys, *self.values]
+        elif self._hidden:
+            parts = [self._hidden[0]] + [pieces[0] for pieces in self._keys + self._values]
+        else:
+            return 0
+        return sum(t.shape[1] * t.element_size() for t in parts)
+
+    def reserve(self, tokens: int) -> None:
+        """Allocate the flat tensors for what is stored and ``tokens`` more, and move the
+        pieces stored so far into them."""
+        if self._capacity is not None or not self._hidden:
+            raise ValueError("reserve once, after the first sequence is stored")
+        capacity = self.tokens + tokens
+
+        def flat(pieces: list[torch.Tensor]) -> torch.Tensor:
+            out = pieces[0].new_zeros((capacity + 1, pieces[0].shape[1]))  # + the pad row
+            _copy_rows(out, pieces)
+            pieces.clear()
+            return out
+
+        self.hidden = flat(self._hidden)
+        self.keys = [flat(pieces) for pieces in self._keys]
+        self.values = [flat(pieces) for pieces in self._values]
+        self._hidden, self._keys, self._values = [], [], []
+        self._capacity = capacity
+
+    def _part(self, part: int, index: int) -> torch.Tensor:
+        """Sequence ``index``'s tensor of part ``part`` (0: hidden, then keys, then values)."""
+        if self._capacity is not None:
+            flat = [self.hidden, *self.keys, *self.values][part]
+            return flat[self.offsets[index] : self.offsets[index] + self.lengths[index]]
+        return [self._hidden, *self._keys, *self._values][part][index]
 
     def export(self, ids: list[int]) -> dict[str, Any]:
         """The stored sequences ``ids`` (before :meth:`finish`), for :func:`basecache.save`."""
         import torch
 
-        layers = len(self._keys[ids[0]])
+        layers = len(self.keys) if self._capacity is not None else len(self._keys)
+
+        def cat(part: int) -> torch.Tensor:
+            return torch.cat([self._part(part, i) for i in ids])
+
         return {
             "lengths": [self.lengths[i] for i in ids],
-            "hidden": torch.cat([self._hidden[i] for i in ids]),
-            "keys": [torch.cat([self._keys[i][j] for i in ids]) for j in range(layers)],
-            "values": [torch.cat([self._values[i][j] for i in ids]) for j in range(layers)],
+            "hidden": cat(0),
+            "keys": [cat(1 + j) for j in range(layers)],
+            "values": [cat(1 + layers + j) for j in range(layers)],
         }
 
     def add_exported(self, saved: dict[str, Any]) -> list[int]:
@@ -235,17 +302,19 @@ class _Store:
         ]
 
     def finish(self) -> None:
-        import torch
+        """Make the flat tensors final: the pad row is the row after the last token. Without
+        :meth:`reserve`, the pieces are concatenated here."""
+        if self._capacity is None:
+            self.reserve(0)
+        self.pad = self.tokens  # never written: still zeros
 
-        def flat(parts: list[torch.Tensor]) -> torch.Tensor:
-            return torch.cat([*parts, parts[0].new_zeros((1, parts[0].shape[1]))])
 
-        self.hidden = flat(self._hidden)
-        layers = len(self._keys[0])
-        self.keys = [flat([k[i] for k in self._keys]) for i in range(layers)]
-        self.values = [flat([v[i] for v in self._values]) for i in range(layers)]
-        self.pad = self.hidden.shape[0] - 1
-        self._hidden, self._keys, self._values = [], [], []
+def _copy_rows(out: torch.Tensor, pieces: list[torch.Tensor]) -> None:
+    """Copy ``pieces`` one after another into the first rows of ``out``."""
+    row = 0
+    for piece in pieces:
+        out[row : row + piece.shape[0]] = piece
+        row += piece.shape[0]
 
 
 @dataclass
@@ -299,9 +368,10 @@ def _encode(
     rows: list[list[int]],
     pad: int,
     batch: int = 32,
+    keep_last: bool = True,
 ) -> tuple[list[int], list[torch.Tensor]]:
     """Run the base model over ``rows`` once; store their states; returns the sequence ids and
-    each row's last-layer hidden states (for teachers)."""
+    each row's last-layer hidden states (for teachers; empty tensors unless ``keep_last``)."""
     import torch
 
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
@@ -314,8 +384,38 @@ def _encode(
             for j, i in enumerate(chunk):
                 hidden, keys, values, top = stream.take(j, len(rows[i]))
                 ids[i] = store.add(hidden, keys, values)
-                last[i] = top
+                if keep_last:
+                    last[i] = top
     return ids, last
+
+
+# The share of the free memory the cached states may take: training, the exact checks and the
+# written copy need the rest.
+MEMORY_SHARE = 0.9
+
+
+def _check_memory(store: _Store, lengths: list[int], available: int | None) -> None:
+    """Refuse, before minutes of encoding, to cache states that will not fit in memory: the
+    flat tensors that :meth:`_Store.reserve` allocates for what is stored and the sequences
+    ``lengths`` still to come. No check where the free memory is unknown (``available``)."""
+    per_token = store.bytes_per_token()
+    if available is None or not per_token:
+        return
+    tokens = store.tokens + sum(lengths)
+    needed = (tokens + 1) * per_token
+    if needed <= MEMORY_SHARE * available:
+        return
+    gib = 2**30
+    raise InsufficientMemoryError(
+        f"the cached base-model states of {len(store.lengths) + len(lengths):,} training "
+        f"sequences ({tokens:,} tokens, {per_token:,} bytes each) need about "
+        f"{needed / gib:.1f} GiB more memory, and {available / gib:.1f} GiB is free "
+        f"(at most {MEMORY_SHARE:.0%} of it is used for them). Embed fewer fingerprints per "
+        "copy, train each key in fewer wrappers (augment_wrappers, synthetic_wrappers, "
+        "augment_fraction: the 'fast' profile trains 1.5 sequences per key instead of 9 -- "
+        "`oml fingerprint embed --profile fast`, OML_ORACLE_EMBED_PROFILE=fast), or run on a "
+        "machine with more memory."
+    )
 
 
 def _encode_cached(
@@ -1031,8 +1131,12 @@ def embed_prepared(
         prepared, tokenizer, rng, config.augment_fraction, config.augment_wrappers,
         systems, config.synthetic_wrappers,
     )  # fmt: skip
+    encode_benign = bool(benign) and (config.kl_weight > 0 or config.protect_energy > 0)
+    to_come = [len(row) for _, row in wrapped] + ([len(r) for r in benign] if encode_benign else [])
+    _check_memory(store, to_come, available_memory(accelerator.device))
+    store.reserve(sum(to_come))
     if wrapped:
-        ids, _ = _encode(decoder, store, [row for _, row in wrapped], pad)
+        ids, _ = _encode(decoder, store, [row for _, row in wrapped], pad, keep_last=False)
         for (i, row), sequence in zip(wrapped, ids, strict=True):
             response = prepared[i].response_ids
             examples.append((sequence, len(row) - len(response), response, False, i))
@@ -1048,7 +1152,7 @@ def embed_prepared(
         device = accelerator.device.type
         return basecache.derived_path(kind, base_id, benign_digest, *parts, device, "v1")
 
-    if benign and (config.kl_weight > 0 or config.protect_energy > 0):
+    if encode_benign:
         states = cache_file("benign-states", split, decoder.num_layers)
         benign_ids, last, hit = _encode_cached(decoder, store, benign, pad, states)
         if hit:

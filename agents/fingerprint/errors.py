@@ -25,3 +25,7 @@ class EndpointError(FingerprintError):
 
 class CommitmentError(FingerprintError):
     """A Merkle commitment was asked for something it cannot prove (e.g. an index out of range)."""
+
+
+class InsufficientMemoryError(FingerprintError):
+    """A run would need more memory than the device has free; refused before it starts."""
