@@ -193,8 +193,9 @@ class _Store:
     Sequences are first kept as pieces, one per sequence and part. Once the number of tokens
     still to come is known, :meth:`reserve` allocates the flat tensors at their final size and
     every later sequence is written into them directly: concatenating pieces at the end held
-    both at once (23.4 GB for N = 1024 with eight wrappers per key, 20.7 kB per token on
-    SmolLM2) and the allocator kept the freed pieces resident for the rest of the run."""
+    both at once, and the allocator kept the freed pieces resident for the rest of the run
+    (23.2 GiB for N = 1024 with eight wrappers per key, 20,736 bytes per token on SmolLM2:
+    killed for memory on a 23.5 GiB machine; docs/fingerprinting.md)."""
 
     def __init__(self, layer: int) -> None:
         self.layer = layer
