@@ -90,6 +90,17 @@ def write_results(name: str, document: dict[str, Any], markdown: str) -> tuple[P
     return json_path, md_path
 
 
+def append_row(name: str, row: dict[str, Any]) -> Path:
+    """Append ``row`` as one JSON line to ``results/<name>-<date>.jsonl`` (for benchmarks run
+    once per setting, compared row by row) and echo it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}-{today()}.jsonl"
+    with path.open("a") as out:
+        out.write(json.dumps(row) + "\n")
+    print(json.dumps(row))
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

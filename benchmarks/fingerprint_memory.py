@@ -18,14 +18,13 @@ Each run appends one JSON line to benchmarks/results/fingerprint-memory-<date>.j
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import click
-from _common import RESULTS, machine, peak_rss_gib
+from _common import append_row, machine, peak_rss_gib
 
 
 def _resident_gib() -> float:
@@ -109,10 +108,7 @@ def main(
         "after_finish_gib": round(flat, 3),
         "peak_over_store": round(peak / store_gib, 3),
     }
-    RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / f"fingerprint-memory-{dt.date.today().isoformat()}.jsonl").open("a") as out:
-        out.write(json.dumps(row) + "\n")
-    click.echo(json.dumps(row))
+    append_row("fingerprint-memory", row)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from _common import machine, matmul_gflops, peak_rss_gib
+from _common import append_row, machine, matmul_gflops, peak_rss_gib
 
 from agents.fingerprint.embedding import embed_fingerprints
 from agents.fingerprint.evaluation import (
@@ -40,8 +40,6 @@ from agents.fingerprint.evaluation import (
 )
 from agents.fingerprint.models import configure_threads, load_model, smollm2_dir
 from agents.fingerprint.profiles import PROFILES, profile_config
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -187,10 +185,7 @@ def main(
             )
         },
     }
-    RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / f"fingerprint-sweep-{dt.date.today().isoformat()}.jsonl").open("a") as out:
-        out.write(json.dumps(row) + "\n")
-    click.echo(json.dumps(row))
+    append_row("fingerprint-sweep", row)
 
 
 if __name__ == "__main__":
