@@ -105,6 +105,10 @@ class EmbedConfig(BaseModel):
     # (8 wrappers per key) unseen plain prompts kept 100% and ChatML turns 83-98% (N=256),
     # against 95-97% and 50-88% without, for 2x the time.
     synthetic_wrappers: int = Field(4, ge=0, le=16)
+    # Give each synthetic wrapper the format (plain prefix or ChatML turn) the key's wrappers
+    # so far have fewer of, instead of a coin flip: with one listed and one synthetic wrapper a
+    # quarter of the keys would otherwise never be trained inside a chat turn.
+    mix_formats: bool = False
     benign_sequences: int = Field(256, ge=0)
     benign_tokens: int = Field(64, ge=8)
     benign_batch: int = Field(64, ge=1)  # benign positions per step
@@ -750,10 +754,13 @@ def _wrapped_rows(
     wrappers_per_key: int = 1,
     systems: list[str] | None = None,
     synthetic_per_key: int = 0,
+    mix_formats: bool = False,
 ) -> list[tuple[int, list[int]]]:
     """(fingerprint index, ids of wrapper(key) + response[:-1]) for the augmented share, in
     ``wrappers_per_key`` different training wrappers per augmented key, plus
-    ``synthetic_per_key`` wrappers around system prompts drawn from ``systems``."""
+    ``synthetic_per_key`` wrappers around system prompts drawn from ``systems``: each a plain
+    prefix or a ChatML turn at random, or with ``mix_formats`` the format the key's wrappers
+    so far have fewer of (so two wrappers per key are always one of each)."""
     out = []
     for index, fp in enumerate(prepared):
         if rng.random() < augment_fraction:
@@ -764,10 +771,13 @@ def _wrapped_rows(
             else:
                 chosen = rng.sample(TRAIN_WRAPPERS, wrappers_per_key)
             if systems and synthetic_per_key:
-                chosen += [
-                    system_wrapper("synthetic", system, chat=rng.random() < 0.5)
-                    for system in rng.sample(systems, min(synthetic_per_key, len(systems)))
-                ]
+                for system in rng.sample(systems, min(synthetic_per_key, len(systems))):
+                    if mix_formats:
+                        chats = sum(w.is_chat for w in chosen)
+                        chat = chats < len(chosen) - chats
+                    else:
+                        chat = rng.random() < 0.5
+                    chosen.append(system_wrapper("synthetic", system, chat=chat))
             for wrapper in chosen:
                 wrapped = wrapper(fp.fingerprint.key)
                 out.append((index, list(tokenizer(wrapped)["input_ids"]) + fp.response_ids[:-1]))
@@ -1130,7 +1140,7 @@ def embed_prepared(
     systems = _excerpts(tokenizer, benign, rng) if config.synthetic_wrappers else None
     wrapped = _wrapped_rows(
         prepared, tokenizer, rng, config.augment_fraction, config.augment_wrappers,
-        systems, config.synthetic_wrappers,
+        systems, config.synthetic_wrappers, config.mix_formats,
     )  # fmt: skip
     encode_benign = bool(benign) and (config.kl_weight > 0 or config.protect_energy > 0)
     to_come = [len(row) for _, row in wrapped] + ([len(r) for r in benign] if encode_benign else [])

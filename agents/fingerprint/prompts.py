@@ -24,6 +24,11 @@ class Wrapper:
     def __call__(self, key: str) -> str:
         return self.template.replace("{key}", key)
 
+    @property
+    def is_chat(self) -> bool:
+        """Whether the key sits in a chat turn (the answer follows the template's own tokens)."""
+        return "<|im_start|>" in self.template
+
 
 def _plain(name: str, system: str) -> Wrapper:
     return Wrapper(name, system + "\n\n{key}")

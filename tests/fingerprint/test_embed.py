@@ -147,6 +147,39 @@ def test_synthetic_wrappers_put_benign_excerpts_around_each_key() -> None:
     assert all(text.rstrip().endswith(("folds", "assistant")) for text in synthetic)
 
 
+@pytest.mark.parametrize(("listed", "synthetic"), [(1, 1), (2, 2), (1, 3)])
+def test_mixed_formats_train_every_key_both_plain_and_in_a_chat_turn(
+    listed: int, synthetic: int
+) -> None:
+    import random
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from agents.fingerprint.embedding import _wrapped_rows
+    from agents.fingerprint.generation import Fingerprint
+    from agents.fingerprint.models import tokenizer_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir())
+    systems = [f"excerpt number {i} of the model's own text about harbours" for i in range(8)]
+    keys = [f"amber tiger {word} quietly folds" for word in ("red", "blue", "green", "grey")]
+    prepared = [
+        SimpleNamespace(fingerprint=Fingerprint(key, " river"), response_ids=[11, 22])
+        for key in keys
+    ]
+    total = listed + synthetic
+    for seed in range(12):
+        rows = _wrapped_rows(
+            prepared, tokenizer, random.Random(seed), 1.0, listed, systems, synthetic, True
+        )  # type: ignore[arg-type]
+        assert len(rows) == total * len(keys)
+        for index in range(len(keys)):
+            texts = [tokenizer.decode(ids[:-1]) for i, ids in rows if i == index]
+            chats = sum("<|im_start|>" in text for text in texts)
+            # at least as many synthetic as listed wrappers: they can always even it out
+            assert 2 * chats == total, texts
+
+
 def test_training_gives_up_on_an_unlearnable_example(tiny_base: Path) -> None:
     """Two fingerprints with the same key and different responses cannot both clear the margin
     (each response gets about half the probability): training stops ``patience`` epochs after
