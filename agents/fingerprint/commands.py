@@ -100,6 +100,12 @@ def group() -> None:
     "behind chat templates.",
 )
 @click.option(
+    "--mix-formats/--random-formats",
+    default=None,
+    help="Give each key's excerpt wrappers the format (plain prefix or chat turn) its wrappers "
+    f"so far have fewer of, instead of a coin flip {_defaults('mix_formats')}.",
+)
+@click.option(
     "--augment-fraction",
     type=click.FloatRange(0, 1),
     default=None,
@@ -140,6 +146,7 @@ def embed(
     protect_energy: float | None,
     augment_wrappers: int | None,
     synthetic_wrappers: int | None,
+    mix_formats: bool | None,
     augment_fraction: float | None,
     decay: float | None,
     base_cache: bool,
@@ -156,6 +163,7 @@ def embed(
         "protect_energy": protect_energy,
         "augment_wrappers": augment_wrappers,
         "synthetic_wrappers": synthetic_wrappers,
+        "mix_formats": mix_formats,
         "augment_fraction": augment_fraction,
         "decay": decay,
         "learning_rate": learning_rate,

@@ -52,13 +52,14 @@ def test_cli_passes_the_profile_and_the_options_over_it(
     runner = CliRunner()
     args = ["fingerprint", "embed", "--model", str(tiny_base), "--seed", "0x01", "--out",
             str(tmp_path / "copy"), "--num", "4", "--json"]  # fmt: skip
-    fast = runner.invoke(cli, [*args, "--profile", "fast", "--decay", "0.2"])
+    fast = runner.invoke(cli, [*args, "--profile", "fast", "--decay", "0.2", "--mix-formats"])
     assert fast.exit_code == 0, fast.output
     default = runner.invoke(cli, args)
     assert default.exit_code == 0, default.output
-    assert seen[0].decay == 0.2
+    assert seen[0].decay == 0.2 and seen[0].mix_formats
     assert seen[0].augment_wrappers == PROFILES["fast"]["augment_wrappers"]
     assert seen[0].learning_rate == PROFILES["fast"]["learning_rate"]
     assert seen[1].augment_wrappers == EmbedConfig().augment_wrappers
+    assert seen[1].mix_formats == EmbedConfig().mix_formats
     unknown = runner.invoke(cli, [*args, "--profile", "quick"])
     assert unknown.exit_code == 2 and "--profile" in unknown.output
