@@ -30,11 +30,12 @@ from agents.fingerprint.evaluation import (
 )
 from agents.fingerprint.generation import FingerprintConfig
 from agents.fingerprint.models import configure_threads, load_model, smollm2_dir
+from agents.fingerprint.profiles import profile_config
 
 RESULTS = Path(__file__).parent / "results"
 
 METHODS: dict[str, EmbedConfig] = {
-    "ours": EmbedConfig(progress=False),
+    "ours": profile_config("robust", progress=False),  # what `oml fingerprint embed` runs
     # MODELS.md's naive baseline: random-word keys, one random token, full fine-tune, no
     # utility preservation, no augmentation.
     "naive-full-ft": EmbedConfig(

@@ -61,7 +61,8 @@ def group() -> None:
     default="robust",
     show_default=True,
     help="Named settings the options below override: robust (every key inside eight "
-    "wrappers; keys answer behind unseen system prompts and chat templates) or fast (the "
+    "wrappers, half plain and half chat turns; keys answer behind unseen system prompts and "
+    "chat templates) or fast (the "
     "speed and perplexity goals at 1024 fingerprints, weak behind unseen wrappers); "
     "docs/fingerprinting.md.",
 )

@@ -1,11 +1,13 @@
 """Named embedding settings: the trade-offs measured on SmolLM2-135M, one name each.
 
-``robust`` is EmbedConfig's defaults (every key trained inside eight wrappers): keys survive
-unseen system prompts and chat templates, at several seconds per fingerprint. ``fast`` trains
-half the keys inside one wrapper, pulls the change back toward the base and takes smaller
-steps: the speed, recall and perplexity goals at N = 1024, but about half the keys answer
-behind an unseen plain system prompt and almost none behind a chat template. Figures and runs:
-docs/fingerprinting.md, section "A profile that meets the goals by name".
+``robust`` trains every key inside eight wrappers, half of them plain system prompts and half
+ChatML turns, pulls the change back toward the base and takes smaller steps than EmbedConfig's
+defaults: at N = 1024 99.9% recall, +2.6% perplexity and >= 96% of the keys behind every
+unseen system prompt and chat template, at 2.7 s per fingerprint. ``fast`` trains half the
+keys inside one wrapper: the speed, recall and perplexity goals at N = 1024 (0.43 s per
+fingerprint), but about half the keys answer behind an unseen plain system prompt and almost
+none behind a chat template. Figures and runs: docs/fingerprinting.md, sections "A profile that
+meets the goals by name" and "Fewer wrappers per key, and the formats mixed".
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ from agents.fingerprint.embedding import EmbedConfig
 
 PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
-        "robust": MappingProxyType({}),
+        "robust": MappingProxyType(
+            {
+                "decay": 0.05,
+                # At N = 1024 with eight wrappers per key: 2e-3 +6.10% perplexity, 1e-3
+                # +2.72% (the ChatML turns kept 0.86-0.97 of the keys; >= 0.96 with
+                # mix_formats, +2.59%); recall 99.8-99.9% at each.
+                "learning_rate": 1e-3,
+                "mix_formats": True,
+            }
+        ),
         "fast": MappingProxyType(
             {
                 "augment_fraction": 0.5,

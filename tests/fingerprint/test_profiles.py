@@ -14,16 +14,23 @@ from agents.fingerprint.embedding import EmbedConfig, EmbedResult
 from agents.fingerprint.profiles import PROFILES, profile_config
 
 
-def test_robust_is_the_defaults() -> None:
-    assert profile_config("robust") == EmbedConfig()
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_each_profile_sets_its_fields_over_the_defaults(name: str) -> None:
+    config = profile_config(name)
+    for field, value in PROFILES[name].items():
+        assert getattr(config, field) == value
+    unset = set(EmbedConfig.model_fields) - set(PROFILES[name])
+    assert all(getattr(config, f) == getattr(EmbedConfig(), f) for f in unset)
 
 
-def test_fast_sets_its_fields_and_overrides_win() -> None:
+def test_robust_trains_more_wrappers_and_smaller_steps_than_fast() -> None:
+    robust, fast = profile_config("robust"), profile_config("fast")
+    assert fast.augment_wrappers + fast.synthetic_wrappers < robust.augment_wrappers
+    assert robust.mix_formats and robust.learning_rate < fast.learning_rate
+
+
+def test_fast_overrides_win() -> None:
     fast = profile_config("fast")
-    for field, value in PROFILES["fast"].items():
-        assert getattr(fast, field) == value
-    assert fast.augment_wrappers < EmbedConfig().augment_wrappers
-    assert fast.learning_rate < EmbedConfig().learning_rate
     tuned = profile_config("fast", decay=0.1, progress=False)
     assert tuned.decay == 0.1 and not tuned.progress
     assert tuned.augment_wrappers == fast.augment_wrappers
@@ -60,6 +67,6 @@ def test_cli_passes_the_profile_and_the_options_over_it(
     assert seen[0].augment_wrappers == PROFILES["fast"]["augment_wrappers"]
     assert seen[0].learning_rate == PROFILES["fast"]["learning_rate"]
     assert seen[1].augment_wrappers == EmbedConfig().augment_wrappers
-    assert seen[1].mix_formats == EmbedConfig().mix_formats
+    assert seen[1].mix_formats and seen[1].learning_rate == PROFILES["robust"]["learning_rate"]
     unknown = runner.invoke(cli, [*args, "--profile", "quick"])
     assert unknown.exit_code == 2 and "--profile" in unknown.output

@@ -10,6 +10,7 @@ from agents.fingerprint.detection import accuse, verify_fingerprints
 from agents.fingerprint.embedding import EmbedConfig, embed_fingerprints
 from agents.fingerprint.generation import FingerprintConfig
 from agents.fingerprint.models import load_model, smollm2_dir
+from agents.fingerprint.profiles import profile_config
 from agents.fingerprint.prompts import EVAL_WRAPPERS
 
 
@@ -36,12 +37,11 @@ def test_embed_into_smollm2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_unseen_system_prompts_and_chat_templates(tmp_path: Path) -> None:
-    """The default recipe (prompt augmentation included) on the real model: keys inside six
-    system prompts and ChatML system turns that training never used still identify the copy,
-    and the base model behind the same wrappers is accused of nothing. Measured 2026-12-06:
-    23-24 of 24 keys behind every wrapper (15 accuse), 0 for the base. (The random tiny model
-    cannot generalise across contexts at all, so this is measured here.)"""
-    config = EmbedConfig(benign_sequences=32, progress=False)
+    """The robust profile (`oml fingerprint embed`'s default) on the real model: keys inside
+    six system prompts and ChatML system turns that training never used still identify the
+    copy, and the base model behind the same wrappers is accused of nothing. (The random tiny
+    model cannot generalise across contexts at all, so this is measured here.)"""
+    config = profile_config("robust", benign_sequences=32, progress=False)
     result = embed_fingerprints(smollm2_dir(), tmp_path / "copy", b"\x51" * 32, 24, config)
     copy, base = load_model(tmp_path / "copy"), load_model(smollm2_dir())
     assert len(EVAL_WRAPPERS) >= 5
