@@ -311,10 +311,11 @@ def start_oracle(demo: Demo) -> str:
         "OML_ORACLE_POLL_INTERVAL_S": "1",
     }
     if demo.settings.model == "tiny":
-        # The defaults are tuned on SmolLM2; the random 2-layer model needs the tests' recipe.
+        # The profiles are tuned on SmolLM2; the random 2-layer model needs the tests' recipe,
+        # every field of it (a field left at its default would take the profile's value).
         from agents.fingerprint.models import tiny_embed_config
 
-        env["OML_ORACLE_EMBED"] = tiny_embed_config().model_dump_json(exclude_defaults=True)
+        env["OML_ORACLE_EMBED"] = tiny_embed_config().model_dump_json()
     demo.supervisor.env.update(env)  # `oml oracle jobs` later reads the same settings
     demo.supervisor.run("oracle-init", oml("oracle", "init-secret"))
     demo.supervisor.start("oracle", oml("-v", "oracle", "run"))

@@ -18,7 +18,7 @@ def test_embed_then_verify(tiny_base: Path, tmp_path: Path) -> None:
         [
             "fingerprint", "embed", "--model", str(tiny_base), "--num", "8",
             "--seed", "0x" + "c3" * 32, "--strategy", "perinucleus", "--out", str(out),
-            "--learning-rate", "1e-2", "--max-epochs", "60", "--frozen-top", "0",
+            "--learning-rate", "1e-2", "--max-epochs", "60", "--frozen-top", "0", "--decay", "0",
             "--augment-wrappers", "2", "--synthetic-wrappers", "1", "--no-base-cache", "--json",
         ],
     )  # fmt: skip

@@ -155,12 +155,13 @@ def test_two_hosts_get_their_own_working_copies(
 def _run_oracle_once(
     world: dict[str, Any], state: Path, crash_after: str | None
 ) -> tuple[int, str]:
+    # the tiny recipe in full: a field left at its default would take the robust profile's
     env = {**os.environ, "OML_RPC_URL": world["rpc"], "OML_ORACLE_NETWORK": world["network"],
            "OML_ORACLE_ACCOUNT": "dev:1", "OML_ORACLE_STATE_DIR": str(state),
            "OML_ORACLE_MASTER_SECRET": str(world["secret"]),
            "OML_ORACLE_FINGERPRINT_COUNT": str(FINGERPRINTS),
            "OML_ORACLE_RECALL_THRESHOLD": "0.75",
-           "OML_ORACLE_EMBED": TINY.model_dump_json(exclude_defaults=True)}  # fmt: skip
+           "OML_ORACLE_EMBED": TINY.model_dump_json()}  # fmt: skip
     env.pop("OML_ORACLE_CRASH_AFTER", None)
     if crash_after:
         env["OML_ORACLE_CRASH_AFTER"] = crash_after
