@@ -107,7 +107,9 @@ class EmbedConfig(BaseModel):
     synthetic_wrappers: int = Field(4, ge=0, le=16)
     # Give each synthetic wrapper the format (plain prefix or ChatML turn) the key's wrappers
     # so far have fewer of, instead of a coin flip: with one listed and one synthetic wrapper a
-    # quarter of the keys would otherwise never be trained inside a chat turn.
+    # quarter of the keys would otherwise never be trained inside a chat turn. Eight wrappers
+    # per key at N=1024 (1e-3, decay 0.05): unseen ChatML turns kept 0.96-0.99 of the keys
+    # with it, 0.86-0.97 without (one run each; docs/fingerprinting.md). On in ``robust``.
     mix_formats: bool = False
     benign_sequences: int = Field(256, ge=0)
     benign_tokens: int = Field(64, ge=8)
