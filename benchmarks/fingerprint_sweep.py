@@ -155,7 +155,9 @@ def main(
         # the CPU's matmul speed just before and after embedding: timings drift with it
         "gflops_before_after": speed,
         "num": num,
-        **({"profile": profile} if profile != "robust" else {}),
+        # the profile by name and by what it set when this ran (profiles get retuned)
+        "profile": profile,
+        "profile_settings": dict(PROFILES[profile]),
         "overrides": spec,
         **({"seed": seed} if seed != "bench-ours" else {}),
         "seconds_per_fingerprint": round(result.seconds / num, 3),
