@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -201,12 +201,17 @@ class _Store:
     every later sequence is written into them directly: concatenating pieces at the end held
     both at once, and the allocator kept the freed pieces resident for the rest of the run
     (23.2 GiB for N = 1024 with eight wrappers per key, 20,736 bytes per token on SmolLM2:
-    killed for memory on a 23.5 GiB machine; docs/fingerprinting.md)."""
+    killed for memory on a 23.5 GiB machine; docs/fingerprinting.md).
+
+    A sequence may continue another (its ``parent``): its rows then hold only its own tokens,
+    which come after all of the parent's, and the parent's rows stand for the first positions.
+    Every key wrapped in the same system prompt shares that prompt's states this way."""
 
     def __init__(self, layer: int) -> None:
         self.layer = layer
         self.offsets: list[int] = []
         self.lengths: list[int] = []
+        self.parents: list[int] = []  # the sequence each one continues, or -1
         self._hidden: list[torch.Tensor] = []
         self._keys: list[list[torch.Tensor]] = []  # [layer][sequence]
         self._values: list[list[torch.Tensor]] = []
@@ -223,8 +228,16 @@ class _Store:
         return self._tokens
 
     def add(
-        self, hidden: torch.Tensor, keys: list[torch.Tensor], values: list[torch.Tensor]
+        self,
+        hidden: torch.Tensor,
+        keys: list[torch.Tensor],
+        values: list[torch.Tensor],
+        parent: int = -1,
     ) -> int:
+        """Store one sequence's states (or, with ``parent``, those of the tokens after the
+        parent's); returns its id."""
+        if parent >= 0 and self.parents[parent] >= 0:
+            raise ValueError("a parent sequence must not continue another one")
         start = self.tokens
         stop = start + hidden.shape[0]
         if self._capacity is not None:
@@ -242,8 +255,14 @@ class _Store:
                 pieces.append(part.detach().clone())
         self.offsets.append(start)
         self.lengths.append(hidden.shape[0])
+        self.parents.append(parent)
         self._tokens = stop
         return len(self.lengths) - 1
+
+    def prefix(self, index: int) -> tuple[int, int]:
+        """The first row and the length of the parent of sequence ``index`` ((0, 0): none)."""
+        parent = self.parents[index]
+        return (self.offsets[parent], self.lengths[parent]) if parent >= 0 else (0, 0)
 
     def bytes_per_token(self) -> int:
         """Bytes stored per token, from the sequences stored so far (0 when none is)."""
@@ -286,6 +305,8 @@ class _Store:
         import torch
 
         layers = len(self.keys) if self._capacity is not None else len(self._keys)
+        if any(self.parents[i] >= 0 for i in ids):
+            raise ValueError("only whole sequences (no parent) can be exported")
 
         def cat(part: int) -> torch.Tensor:
             return torch.cat([self._part(part, i) for i in ids])
@@ -450,14 +471,18 @@ def _encode_cached(
 class _Items:
     """Training examples as tensors: each is a suffix of positions ``[context, context +
     length)`` of a stored sequence; ``targets`` (N, S) are the tokens to predict there
-    (-100 = none), or ``teacher`` top-k distributions for KL items."""
+    (-100 = none), or ``teacher`` top-k distributions for KL items. A sequence that continues
+    a parent (:class:`_Store`) has its first ``prefix_length`` positions at the parent's rows
+    from ``prefix_offset`` and the rest at its own rows from ``sequence``."""
 
     sequence: torch.Tensor  # (N,) store offsets
-    context: torch.Tensor  # (N,)
+    context: torch.Tensor  # (N,) positions before the suffix, the parent's included
     length: torch.Tensor  # (N,)
     targets: torch.Tensor  # (N, S)
     index: list[int]  # fingerprint index, or -1
     raw: list[bool]
+    prefix_offset: torch.Tensor  # (N,)
+    prefix_length: torch.Tensor  # (N,)
     teacher_ids: torch.Tensor | None = None  # (N, k)
     teacher_probs: torch.Tensor | None = None  # (N, k)
 
@@ -475,6 +500,7 @@ def _fp_items(
     targets = torch.full((len(examples), width), -100, dtype=torch.long)
     for i, e in enumerate(examples):
         targets[i, : len(e[2])] = torch.tensor(e[2])
+    prefixes = [store.prefix(e[0]) for e in examples]
     return _Items(
         sequence=torch.tensor([store.offsets[e[0]] for e in examples]),
         context=torch.tensor([e[1] for e in examples]),
@@ -482,6 +508,8 @@ def _fp_items(
         targets=targets,
         index=[e[4] for e in examples],
         raw=[e[3] for e in examples],
+        prefix_offset=torch.tensor([p[0] for p in prefixes]),
+        prefix_length=torch.tensor([p[1] for p in prefixes]),
     )
 
 
@@ -492,6 +520,8 @@ def _kl_items(
 
     seqs, ctx, ids, probs = [], [], [], []
     for sequence, (positions, indices, values) in teachers:
+        if store.parents[sequence] >= 0:
+            raise ValueError("teachers sit on whole sequences (no parent)")
         for j, p in enumerate(positions):
             seqs.append(store.offsets[sequence])
             ctx.append(p)
@@ -508,6 +538,8 @@ def _kl_items(
         raw=[False] * len(seqs),
         teacher_ids=torch.stack(ids),
         teacher_probs=torch.stack(probs),
+        prefix_offset=torch.zeros(len(seqs), dtype=torch.long),
+        prefix_length=torch.zeros(len(seqs), dtype=torch.long),
     )
 
 
@@ -521,23 +553,25 @@ def _forward(
     import torch
 
     device = store.hidden.device
-    seq = torch.cat([items.sequence[torch.tensor(rows)] for items, rows in parts]).to(device)
-    ctx = torch.cat([items.context[torch.tensor(rows)] for items, rows in parts]).to(device)
-    length = torch.cat([items.length[torch.tensor(rows)] for items, rows in parts]).to(device)
-    width_c, width_s = int(ctx.max()), int(length.max())
-    cols_c = torch.arange(width_c, device=device)[None]
-    cols_s = torch.arange(width_s, device=device)[None]
+
+    def gather(name: str) -> torch.Tensor:
+        return torch.cat([getattr(items, name)[torch.tensor(rows)] for items, rows in parts]).to(
+            device
+        )
+
+    seq, ctx, length = gather("sequence"), gather("context"), gather("length")
+    prefix_offset, prefix_length = gather("prefix_offset"), gather("prefix_length")
+    own = seq - prefix_length
+    cols_c = torch.arange(int(ctx.max()), device=device)[None]
     ctx_valid = cols_c < ctx[:, None]
-    ctx_index = torch.where(ctx_valid, seq[:, None] + cols_c, store.pad)
+    context = _context(
+        decoder, store, _store_rows(cols_c, own, prefix_offset, prefix_length), ctx_valid
+    )
+    cols_s = torch.arange(int(length.max()), device=device)[None]
     valid = cols_s < length[:, None]
-    suf_index = torch.where(valid, (seq + ctx)[:, None] + cols_s, store.pad)
-    batch = len(seq)
-
-    def heads(flat: torch.Tensor) -> torch.Tensor:
-        return flat[ctx_index].view(batch, width_c, decoder.kv_heads, -1).transpose(1, 2)
-
-    context = Context([heads(k) for k in store.keys], [heads(v) for v in store.values], ctx_valid)
     positions = ctx[:, None] + cols_s
+    suffix = _store_rows(positions, own, prefix_offset, prefix_length)
+    suf_index = torch.where(valid, suffix, store.pad)
     hidden, _, _ = decoder.run(
         store.hidden[suf_index], positions, valid, split, decoder.num_layers, context
     )
@@ -548,10 +582,53 @@ def _forward(
     return out
 
 
+def _store_rows(
+    positions: torch.Tensor,
+    own: torch.Tensor,
+    prefix_offset: torch.Tensor,
+    prefix_length: torch.Tensor,
+) -> torch.Tensor:
+    """The store row of each position (B, S) of B stored sequences: below ``prefix_length``
+    at the parent's rows from ``prefix_offset``, else at ``own + position`` (``own``: where
+    position 0 would be had the sequence no parent)."""
+    import torch
+
+    return torch.where(
+        positions < prefix_length[:, None],
+        prefix_offset[:, None] + positions,
+        own[:, None] + positions,
+    )
+
+
+def _context(decoder: Decoder, store: _Store, rows: torch.Tensor, valid: torch.Tensor) -> Context:
+    """The cached keys/values at store ``rows`` (B, C) where ``valid``, as attention context."""
+    import torch
+
+    index = torch.where(valid, rows, store.pad)
+    batch, width = index.shape
+
+    def heads(flat: torch.Tensor) -> torch.Tensor:
+        return flat[index].view(batch, width, decoder.kv_heads, -1).transpose(1, 2)
+
+    return Context([heads(k) for k in store.keys], [heads(v) for v in store.values], valid)
+
+
+@dataclass
+class _Batch:
+    """Stored sequences run together: their own rows (B, S), which are real, and their rotary
+    positions; ``context`` holds the parents' states of sequences that continue one."""
+
+    index: torch.Tensor
+    valid: torch.Tensor
+    positions: torch.Tensor
+    context: Context | None
+
+
 def _batches(
-    store: _Store, sequences: list[int], batch: int = 32
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Whole stored sequences in batches of similar length: (store rows, valid, positions)."""
+    decoder: Decoder, store: _Store, sequences: list[int], batch: int = 32
+) -> Iterator[_Batch]:
+    """Stored sequences in batches of similar length. Sequences that continue a parent attend
+    to the parent's cached keys/values: refresh parents first."""
     import torch
 
     order = sorted(sequences, key=lambda i: store.lengths[i])
@@ -560,33 +637,46 @@ def _batches(
         chunk = order[start : start + batch]
         offsets = torch.tensor([store.offsets[i] for i in chunk], device=device)
         lengths = torch.tensor([store.lengths[i] for i in chunk], device=device)
+        prefixes = torch.tensor([store.prefix(i) for i in chunk], device=device)
         cols = torch.arange(int(lengths.max()), device=device)[None]
         valid = cols < lengths[:, None]
-        yield (
+        context = None
+        if bool((prefixes[:, 1] > 0).any()):
+            offset, length = prefixes[:, 0], prefixes[:, 1]
+            cols_p = torch.arange(int(length.max()), device=device)[None]
+            rows = _store_rows(cols_p, offsets - length, offset, length)
+            context = _context(decoder, store, rows, cols_p < length[:, None])
+        yield _Batch(
             torch.where(valid, offsets[:, None] + cols, store.pad),
             valid,
-            cols.expand(len(chunk), -1),
+            prefixes[:, 1:] + cols,
+            context,
         )
 
 
 def _refresh(decoder: Decoder, store: _Store, split: int, sequences: list[int]) -> None:
-    """Recompute the block's keys/values of ``sequences`` with the current weights."""
+    """Recompute the block's keys/values of ``sequences`` with the current weights (the
+    parents, then the sequences that continue them: those attend to the parents' new states)."""
     import torch
 
+    parents = [i for i in sequences if store.parents[i] < 0]
+    children = [i for i in sequences if store.parents[i] >= 0]
     with torch.no_grad():
-        for index, valid, positions in _batches(store, sequences):
-            _, keys, values = decoder.run(
-                store.hidden[index],
-                positions,
-                valid,
-                split,
-                decoder.num_layers,
-                keep=True,
-                keys_only_at_top=True,
-            )
-            rows = index[valid]
-            for flat, new in zip(store.keys + store.values, keys + values, strict=True):
-                flat[rows] = new.transpose(1, 2).reshape(*valid.shape, -1)[valid]
+        for group in (parents, children):
+            for part in _batches(decoder, store, group):
+                _, keys, values = decoder.run(
+                    store.hidden[part.index],
+                    part.positions,
+                    part.valid,
+                    split,
+                    decoder.num_layers,
+                    part.context,
+                    keep=True,
+                    keys_only_at_top=True,
+                )
+                rows = part.index[part.valid]
+                for flat, new in zip(store.keys + store.values, keys + values, strict=True):
+                    flat[rows] = new.transpose(1, 2).reshape(*part.valid.shape, -1)[part.valid]
 
 
 def _null_space(
@@ -608,13 +698,14 @@ def _null_space(
         return NullSpace(modules, None, config.protect_energy, bases=saved), True
 
     def passes() -> Iterator[tuple[Callable[[], object], torch.Tensor]]:
-        for index, valid, positions in _batches(store, benign):
+        for part in _batches(decoder, store, benign):
 
-            def run(index: torch.Tensor = index, valid: torch.Tensor = valid,
-                    positions: torch.Tensor = positions) -> object:  # fmt: skip
-                return decoder.run(store.hidden[index], positions, valid, split, stop)
+            def run(part: _Batch = part) -> object:
+                return decoder.run(
+                    store.hidden[part.index], part.positions, part.valid, split, stop, part.context
+                )
 
-            yield run, valid
+            yield run, part.valid
 
     nullspace = NullSpace(modules, passes(), config.protect_energy)
     if path is not None:
@@ -748,6 +839,15 @@ def _bucket_kl(teacher: torch.Tensor, student_logp: torch.Tensor) -> torch.Tenso
     return (top + t_rest * (torch.log(t_rest) - torch.log(s_rest))).mean()
 
 
+class _WrappedRow(NamedTuple):
+    """A key inside a wrapper: ``ids`` = wrapper(key) + response[:-1]; the first ``head`` of
+    them are the wrapper's own (the same for every key in it; 0: none can be shared)."""
+
+    fingerprint: int  # its index
+    ids: list[int]
+    head: int
+
+
 def _wrapped_rows(
     prepared: list[PreparedFingerprint],
     tokenizer: PreTrainedTokenizerBase,
@@ -757,12 +857,28 @@ def _wrapped_rows(
     systems: list[str] | None = None,
     synthetic_per_key: int = 0,
     mix_formats: bool = False,
-) -> list[tuple[int, list[int]]]:
-    """(fingerprint index, ids of wrapper(key) + response[:-1]) for the augmented share, in
-    ``wrappers_per_key`` different training wrappers per augmented key, plus
-    ``synthetic_per_key`` wrappers around system prompts drawn from ``systems``: each a plain
-    prefix or a ChatML turn at random, or with ``mix_formats`` the format the key's wrappers
-    so far have fewer of (so two wrappers per key are always one of each)."""
+) -> list[_WrappedRow]:
+    """The augmented share of the keys, each in ``wrappers_per_key`` different training
+    wrappers, plus ``synthetic_per_key`` wrappers around system prompts drawn from ``systems``:
+    each a plain prefix or a ChatML turn at random, or with ``mix_formats`` the format the
+    key's wrappers so far have fewer of (so two wrappers per key are always one of each)."""
+    heads: dict[str, list[int]] = {}
+
+    def head(wrapper: Wrapper, ids: list[int]) -> int:
+        """How many leading ``ids`` are tokens of the wrapper's text before the key, as that
+        text tokenizes alone: those are the same for every key. Whitespace before the key can
+        merge with it ("\n\n" alone is one token, two before a word), so the longest common
+        prefix, and never the whole row."""
+        text = wrapper.template.split("{key}")[0]
+        if text not in heads:
+            heads[text] = list(tokenizer(text)["input_ids"]) if text else []
+        shared = 0
+        for a, b in zip(heads[text], ids[:-1], strict=False):
+            if a != b:
+                break
+            shared += 1
+        return shared
+
     out = []
     for index, fp in enumerate(prepared):
         if rng.random() < augment_fraction:
@@ -781,8 +897,141 @@ def _wrapped_rows(
                         chat = rng.random() < 0.5
                     chosen.append(system_wrapper("synthetic", system, chat=chat))
             for wrapper in chosen:
-                wrapped = wrapper(fp.fingerprint.key)
-                out.append((index, list(tokenizer(wrapped)["input_ids"]) + fp.response_ids[:-1]))
+                ids = list(tokenizer(wrapper(fp.fingerprint.key))["input_ids"])
+                out.append(_WrappedRow(index, ids + fp.response_ids[:-1], head(wrapper, ids)))
+    return out
+
+
+def _shared_heads(rows: list[_WrappedRow]) -> dict[tuple[int, ...], list[int]]:
+    """The rows (by position) that share each wrapper head."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, row in enumerate(rows):
+        if row.head:
+            groups.setdefault(tuple(row.ids[: row.head]), []).append(i)
+    return groups
+
+
+def _wrapped_lengths(rows: list[_WrappedRow]) -> list[int]:
+    """The lengths of the sequences :func:`_encode_wrapped` stores for ``rows``."""
+    return [len(h) for h in _shared_heads(rows)] + [len(r.ids) - r.head for r in rows]
+
+
+def _encode_wrapped(
+    decoder: Decoder, store: _Store, rows: list[_WrappedRow], pad: int, batch: int = 32
+) -> list[int]:
+    """Run the base model over the wrapped ``rows`` and store their states; returns each row's
+    sequence id. A wrapper's head -- its system prompt, the same tokens before every key -- is
+    run and stored once, and every row in that wrapper continues it (:class:`_Store`): about
+    half the tokens of the robust profile's eight wrappers per key are these heads."""
+    sequences = [0] * len(rows)
+    whole = [i for i, row in enumerate(rows) if not row.head]
+    if whole:
+        encoded, _ = _encode(decoder, store, [rows[i].ids for i in whole], pad, keep_last=False)
+        for i, sequence in zip(whole, encoded, strict=True):
+            sequences[i] = sequence
+    groups = _shared_heads(rows)
+    heads = _encode_heads(decoder, store, [list(h) for h in groups], pad, batch)
+    head_of = {i: heads[g] for g, members in enumerate(groups.values()) for i in members}
+    order = sorted(head_of, key=lambda i: len(rows[i].ids) - rows[i].head)
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        encoded = _encode_continuations(
+            decoder, store, [rows[i].ids[rows[i].head :] for i in chunk],
+            [head_of[i] for i in chunk], pad,
+        )  # fmt: skip
+        for i, sequence in zip(chunk, encoded, strict=True):
+            sequences[i] = sequence
+    return sequences
+
+
+@dataclass
+class _Head:
+    """A stored wrapper head: its sequence id and every layer's keys/values
+    ((kv_heads, length, head_dim) each), the context of the rows that continue it."""
+
+    sequence: int
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+
+    @property
+    def length(self) -> int:
+        return int(self.keys[0].shape[1])
+
+
+def _encode_heads(
+    decoder: Decoder, store: _Store, heads: list[list[int]], pad: int, batch: int
+) -> list[_Head]:
+    """Run the base model over each head once and store its states."""
+    import torch
+
+    out: list[_Head] = []
+    with torch.no_grad():
+        for start in range(0, len(heads), batch):
+            chunk = heads[start : start + batch]
+            stream = Stream(decoder, chunk, pad, capture=store.layer)
+            for j, head in enumerate(chunk):
+                n = len(head)  # rows are right-padded: a head's positions are its first columns
+                hidden, keys, values, _ = stream.take(j, n)
+                out.append(
+                    _Head(
+                        store.add(hidden, keys, values),
+                        [k[j, :, :n].clone() for k in stream.context.keys],
+                        [v[j, :, :n].clone() for v in stream.context.values],
+                    )
+                )
+    return out
+
+
+def _encode_continuations(
+    decoder: Decoder, store: _Store, rows: list[list[int]], heads: list[_Head], pad: int
+) -> list[int]:
+    """Run the base model over ``rows``, each the continuation of ``heads[i]`` (attending to
+    its keys/values at every layer), and store them as continuing their heads."""
+    import torch
+
+    device = next(decoder.model.parameters()).device
+    split, top = store.layer, decoder.num_layers
+    prefix = torch.tensor([h.length for h in heads], device=device)
+    width, prefix_width = max(len(r) for r in rows), int(prefix.max())
+    tokens = torch.full((len(rows), width), pad, dtype=torch.long)
+    for b, row in enumerate(rows):
+        tokens[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+    cols = torch.arange(width, device=device)[None]
+    valid = cols < torch.tensor([len(r) for r in rows], device=device)[:, None]
+
+    def padded(states: list[torch.Tensor]) -> torch.Tensor:
+        out = states[0].new_zeros(
+            (len(states), states[0].shape[0], prefix_width, states[0].shape[2])
+        )
+        for b, state in enumerate(states):
+            out[b, :, : state.shape[1]] = state
+        return out
+
+    keys = [padded([h.keys[layer] for h in heads]) for layer in range(top)]
+    values = [padded([h.values[layer] for h in heads]) for layer in range(top)]
+    context_valid = torch.arange(prefix_width, device=device)[None] < prefix[:, None]
+    positions = prefix[:, None] + cols
+    with torch.no_grad():
+        low, _, _ = decoder.run(
+            decoder.embed(tokens.to(device)), positions, valid, 0, split,
+            Context(keys[:split], values[:split], context_valid),
+        )  # fmt: skip
+        _, new_keys, new_values = decoder.run(
+            low, positions, valid, split, top,
+            Context(keys[split:], values[split:], context_valid),
+            keep=True, keys_only_at_top=True,
+        )  # fmt: skip
+    out = []
+    for b, row in enumerate(rows):
+        n = len(row)
+        out.append(
+            store.add(
+                low[b, :n],
+                [k[b, :, :n].transpose(0, 1).reshape(n, -1) for k in new_keys],
+                [v[b, :, :n].transpose(0, 1).reshape(n, -1) for v in new_values],
+                parent=heads[b].sequence,
+            )
+        )
     return out
 
 
@@ -836,10 +1085,10 @@ class _Trainer:
         # only: on benign text the trained weights' outputs stay (nearly) the base's, and so
         # does its cached context (60% of the cached tokens at N=1024 with 1024 sequences).
         by_offset = {offset: i for i, offset in enumerate(store.offsets)}
+        trained = {by_offset[int(o)] for o in fps.sequence}
+        trained |= {store.parents[i] for i in trained if store.parents[i] >= 0}
         self.refreshed = (
-            sorted({by_offset[int(o)] for o in fps.sequence})
-            if nullspace is not None
-            else list(range(len(store.lengths)))
+            sorted(trained) if nullspace is not None else list(range(len(store.lengths)))
         )
         # Trained weights leave the cached context exact only when they sit after every
         # cached key/value: the MLP of a single trained layer.
@@ -1145,14 +1394,16 @@ def embed_prepared(
         systems, config.synthetic_wrappers, config.mix_formats,
     )  # fmt: skip
     encode_benign = bool(benign) and (config.kl_weight > 0 or config.protect_energy > 0)
-    to_come = [len(row) for _, row in wrapped] + ([len(r) for r in benign] if encode_benign else [])
+    to_come = _wrapped_lengths(wrapped) + ([len(r) for r in benign] if encode_benign else [])
     _check_memory(store, to_come, available_memory(accelerator.device))
     store.reserve(sum(to_come))
     if wrapped:
-        ids, _ = _encode(decoder, store, [row for _, row in wrapped], pad, keep_last=False)
-        for (i, row), sequence in zip(wrapped, ids, strict=True):
-            response = prepared[i].response_ids
-            examples.append((sequence, len(row) - len(response), response, False, i))
+        ids = _encode_wrapped(decoder, store, wrapped, pad)
+        for row, sequence in zip(wrapped, ids, strict=True):
+            response = prepared[row.fingerprint].response_ids
+            examples.append(
+                (sequence, len(row.ids) - len(response), response, False, row.fingerprint)
+            )
     teachers = []
     benign_ids: list[int] = []
     reused: list[str] = []  # what the base-model cache supplied (basecache.py)
@@ -1217,6 +1468,7 @@ def embed_prepared(
         "examples": len(fps),
         "kl_positions": len(kl) if kl is not None else 0,
         "cached_tokens": store.pad,
+        "shared_heads": len({parent for parent in store.parents if parent >= 0}),
         "learned_in_training": sum(trainer.learned) / len(trainer.learned),
         "raw_learned_in_training": sum(raw_learned) / max(1, len(raw_learned)),
         "trained_layers": list(block),

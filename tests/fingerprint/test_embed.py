@@ -105,13 +105,15 @@ def test_each_key_is_trained_in_distinct_wrappers(per_key: int) -> None:
         for key in keys
     ]
     rows = _wrapped_rows(prepared, tokenizer, random.Random(0), 1.0, per_key)  # type: ignore[arg-type]
-    assert [index for index, _ in rows] == [i for i in range(len(keys)) for _ in range(per_key)]
+    assert [row.fingerprint for row in rows] == [
+        i for i in range(len(keys)) for _ in range(per_key)
+    ]
     for index, key in enumerate(keys):
-        texts = {tokenizer.decode(ids[:-2]) for i, ids in rows if i == index}
+        texts = {tokenizer.decode(ids[:-2]) for i, ids, _ in rows if i == index}
         assert len(texts) == per_key, "a different wrapper for each row of the key"
         wrapped = {w(key) for w in TRAIN_WRAPPERS}
         assert texts <= wrapped
-    assert all(ids[-2:] == [11, 22] for _, ids in rows), "response minus its last token follows"
+    assert all(row.ids[-2:] == [11, 22] for row in rows), "response minus its last token follows"
     assert _wrapped_rows(prepared, tokenizer, random.Random(0), 0.0, per_key) == []  # type: ignore[arg-type]
 
 
@@ -141,7 +143,7 @@ def test_synthetic_wrappers_put_benign_excerpts_around_each_key() -> None:
     plain = _wrapped_rows(prepared, tokenizer, random.Random(0), 1.0, 2)  # type: ignore[arg-type]
     rows = _wrapped_rows(prepared, tokenizer, random.Random(0), 1.0, 2, systems, 2)  # type: ignore[arg-type]
     assert rows[:2] == plain[:2], "the listed wrappers are drawn first, as without excerpts"
-    synthetic = [tokenizer.decode(ids[:-1]) for i, ids in rows if i == 0][2:]
+    synthetic = [tokenizer.decode(ids[:-1]) for i, ids, _ in rows if i == 0][2:]
     assert len(synthetic) == 2
     assert {s for s in systems if any(s in text for text in synthetic)} == set(systems)
     assert all(text.rstrip().endswith(("folds", "assistant")) for text in synthetic)
@@ -174,7 +176,7 @@ def test_mixed_formats_train_every_key_both_plain_and_in_a_chat_turn(
         )  # type: ignore[arg-type]
         assert len(rows) == total * len(keys)
         for index in range(len(keys)):
-            texts = [tokenizer.decode(ids[:-1]) for i, ids in rows if i == index]
+            texts = [tokenizer.decode(ids[:-1]) for i, ids, _ in rows if i == index]
             chats = sum("<|im_start|>" in text for text in texts)
             # at least as many synthetic as listed wrappers: they can always even it out
             assert 2 * chats == total, texts
