@@ -867,7 +867,7 @@ def _wrapped_rows(
     def head(wrapper: Wrapper, ids: list[int]) -> int:
         """How many leading ``ids`` are tokens of the wrapper's text before the key, as that
         text tokenizes alone: those are the same for every key. Whitespace before the key can
-        merge with it ("\n\n" alone is one token, two before a word), so the longest common
+        merge with it ("\\n\\n" alone is one token, two before a word), so the longest common
         prefix, and never the whole row."""
         text = wrapper.template.split("{key}")[0]
         if text not in heads:
@@ -921,8 +921,8 @@ def _encode_wrapped(
 ) -> list[int]:
     """Run the base model over the wrapped ``rows`` and store their states; returns each row's
     sequence id. A wrapper's head -- its system prompt, the same tokens before every key -- is
-    run and stored once, and every row in that wrapper continues it (:class:`_Store`): about
-    half the tokens of the robust profile's eight wrappers per key are these heads."""
+    run and stored once, and every row in that wrapper continues it (:class:`_Store`): 40% of
+    the robust profile's cached tokens at N = 1024 were these heads (502k -> 303k)."""
     sequences = [0] * len(rows)
     whole = [i for i, row in enumerate(rows) if not row.head]
     if whole:
