@@ -2,9 +2,9 @@
 
 ``robust`` trains every key inside eight wrappers, half of them plain system prompts and half
 ChatML turns, pulls the change back toward the base and takes smaller steps than EmbedConfig's
-defaults: at N = 1024 99.8-99.9% recall, +2.6-2.9% perplexity and >= 96% of the keys behind
-every unseen system prompt and chat template, at 2.1 s per fingerprint (2 AMD EPYC cores; 2.7
-before each wrapper's system prompt was stored once).
+defaults: at N = 1024 (three runs) 99.8-99.9% recall, +2.6-3.1% perplexity and >= 95% of the
+keys behind every unseen system prompt and chat template, at 2.1 s per fingerprint (2 AMD
+EPYC cores; 2.7 before each wrapper's system prompt was stored once).
 ``fast`` trains half the keys inside one wrapper: the speed, recall and perplexity goals at
 N = 1024 (0.43 s per fingerprint), but about half the keys answer behind an unseen plain
 system prompt and almost none behind a chat template. Figures and runs:
