@@ -39,9 +39,26 @@ def decoder(tiny_base: Path) -> Decoder:
     return Decoder(model)
 
 
-def _stores(decoder: Decoder) -> tuple[_Store, list[int], _Store, list[int]]:
-    """The rows stored whole, and stored with shared heads (batches of 2: several batches)."""
-    split = decoder.num_layers // 2
+@pytest.fixture(scope="module")
+def deep_decoder(tiny_base: Path) -> Decoder:
+    """The tiny model's architecture with three layers (random weights): with two, the top
+    layer's keys/values are all a refresh computes, and it reads no context to compute them."""
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    config = AutoConfig.from_pretrained(tiny_base)
+    config.num_hidden_layers = 3
+    torch.manual_seed(5)
+    model = LlamaForCausalLM(config)
+    model.eval()
+    return Decoder(model)
+
+
+def _stores(
+    decoder: Decoder, split: int | None = None
+) -> tuple[_Store, list[int], _Store, list[int]]:
+    """The rows stored whole, and stored with shared heads (batches of 2: several batches),
+    from layer ``split`` (default: the middle) up."""
+    split = decoder.num_layers // 2 if split is None else split
     whole, shared = _Store(split), _Store(split)
     whole_ids, _ = embedding._encode(decoder, whole, [r.ids for r in ROWS], PAD, keep_last=False)
     shared_ids = embedding._encode_wrapped(decoder, shared, ROWS, PAD, batch=2)
@@ -113,10 +130,14 @@ def test_training_forward_reads_the_parent_as_if_the_row_were_whole(decoder: Dec
     _assert_close(got[got_valid], want[want_valid])
 
 
-def test_refresh_recomputes_parents_before_the_rows_that_continue_them(decoder: Decoder) -> None:
-    whole, whole_ids, shared, shared_ids = _stores(decoder)
+def test_refresh_recomputes_parents_before_the_rows_that_continue_them(
+    deep_decoder: Decoder,
+) -> None:
+    # From layer 0 of three: a change of layer 0's MLP moves the keys/values of layers 1 and 2,
+    # and a row's layer-2 keys read its head's layer-1 keys/values, which must be fresh first.
+    decoder = deep_decoder
+    whole, whole_ids, shared, shared_ids = _stores(decoder, split=0)
     split = whole.layer
-    # A change in the trained block: the cached keys/values above it go stale.
     mlp = decoder.layers[split].mlp.down_proj
     original = mlp.weight.detach().clone()
     try:
@@ -131,8 +152,7 @@ def test_refresh_recomputes_parents_before_the_rows_that_continue_them(decoder: 
     finally:
         with torch.no_grad():
             mlp.weight.copy_(original)
-    if decoder.num_layers - split > 1:
-        assert any(not torch.equal(a, b) for a, b in zip(stale, shared.keys, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(stale, shared.keys, strict=True))
     for a, b in zip(whole_ids, shared_ids, strict=True):
         _assert_same_states(whole, a, shared, b)
 
