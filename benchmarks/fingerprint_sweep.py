@@ -178,8 +178,10 @@ def main(
             for k in (
                 "steps",
                 "refreshes",
+                "reduced_refreshes",
                 "cached_tokens",
                 "head_precision",
+                "refresh_precision",
                 "reused_base_states",
                 "final_check_stale_steps",
                 "checks",

@@ -87,6 +87,11 @@ class EmbedConfig(BaseModel):
     # where the hardware multiplies bfloat16 natively. The trained weights, their gradients
     # and every exact check stay float32; the frozen top layers in bfloat16 too were slower.
     head_precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    # Precision of the refreshes of the cached context and the checks after them (no
+    # gradients; matrix products over every cached token). A check that would end training
+    # is always repeated after a float32 refresh, so what is delivered and reported is the
+    # float32 count. ``auto``: bfloat16 where the hardware multiplies it natively.
+    refresh_precision: Literal["auto", "float32", "bfloat16"] = "float32"
     modules: Literal["all", "mlp", "attention"] = "mlp"  # which parts of those layers learn
     learning_rate: float = Field(2e-3, gt=0)
     lora_rank: int = Field(16, ge=1)
@@ -654,14 +659,21 @@ def _batches(
         )
 
 
-def _refresh(decoder: Decoder, store: _Store, split: int, sequences: list[int]) -> None:
+def _refresh(
+    decoder: Decoder,
+    store: _Store,
+    split: int,
+    sequences: list[int],
+    dtype: torch.dtype | None = None,
+) -> None:
     """Recompute the block's keys/values of ``sequences`` with the current weights (the
-    parents, then the sequences that continue them: those attend to the parents' new states)."""
+    parents, then the sequences that continue them: those attend to the parents' new states),
+    with the matrix products in ``dtype`` (None: float32); the store stays float32."""
     import torch
 
     parents = [i for i in sequences if store.parents[i] < 0]
     children = [i for i in sequences if store.parents[i] >= 0]
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(dtype, store.hidden.device):
         for group in (parents, children):
             for part in _batches(decoder, store, group):
                 _, keys, values = decoder.run(
@@ -676,7 +688,16 @@ def _refresh(decoder: Decoder, store: _Store, split: int, sequences: list[int]) 
                 )
                 rows = part.index[part.valid]
                 for flat, new in zip(store.keys + store.values, keys + values, strict=True):
-                    flat[rows] = new.transpose(1, 2).reshape(*part.valid.shape, -1)[part.valid]
+                    own = new.transpose(1, 2).reshape(*part.valid.shape, -1)[part.valid]
+                    flat[rows] = own.to(flat.dtype)
+
+
+def _autocast(dtype: torch.dtype | None, device: torch.device) -> Any:
+    """A context running matrix products in ``dtype`` (None or float32: unchanged)."""
+    import torch
+
+    enabled = dtype is not None and dtype != torch.float32
+    return torch.autocast(device.type, dtype=dtype if enabled else None, enabled=enabled)
 
 
 def _null_space(
@@ -1055,6 +1076,7 @@ class _Counters:
     steps: int = 0
     positions: int = 0  # suffix positions run through the block (training and checks)
     refreshes: int = 0
+    reduced_refreshes: int = 0  # of which in ``refresh_precision`` below float32
     refreshed_at_step: int = 0  # the step count at the last exact refresh of the context
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -1076,7 +1098,11 @@ class _Trainer:
         nullspace: NullSpace | None = None,
     ) -> None:
         self.model, self.decoder, self.store, self.split = model, decoder, store, split
-        self.head_dtype = head_dtype(config.head_precision, store.hidden.device)
+        self.head_dtype = compute_dtype(config.head_precision, store.hidden.device)
+        self.refresh_dtype = compute_dtype(config.refresh_precision, store.hidden.device)
+        # whether the cached context (and so a check on it) comes from a reduced-precision
+        # refresh: such a check may not end training (``_stops``)
+        self.reduced = False
         self.nullspace = nullspace
         self.fps, self.kl, self.context_kl = fps, kl, context_kl
         self.config, self.rng = config, rng
@@ -1150,7 +1176,8 @@ class _Trainer:
         import torch
 
         out: list[bool] = []
-        with torch.no_grad():
+        dtype = self.refresh_dtype if self.reduced else None
+        with torch.no_grad(), _autocast(dtype, self.store.hidden.device):
             for start in range(0, len(self.fps), 256):
                 rows = list(range(start, min(start + 256, len(self.fps))))
                 out += self._losses(rows, exact=True)[1]
@@ -1198,12 +1225,13 @@ class _Trainer:
                         self._refresh()
                     refreshes_left -= 1
                 elif finals_left > 0 and self._stale():
-                    self._refresh()
+                    self._refresh(precise=True)
                     finals_left -= 1
                 if not just_checked:
                     learned = self._check(epoch, learned)
                     best, stalled = sum(learned), 0
-                if all(learned) or (final and self._accepted(learned)):
+                stop, learned = self._stops(epoch, learned, final)
+                if stop:
                     epochs, confirmed = epoch, True
                     break
                 if final:
@@ -1254,7 +1282,7 @@ class _Trainer:
                         break
                     # The counts above come from a cache that many steps may have moved away
                     # from: stop only if an exact check agrees.
-                    self._refresh()
+                    self._refresh(precise=True)
                     finals_left -= 1
                     learned = self._check(epochs, learned)
                     best, stalled = sum(learned), 0
@@ -1269,8 +1297,8 @@ class _Trainer:
             best = max(best, now)
         bar.close()
         if not confirmed:
-            if self._stale() and (refreshes_left > 0 or finals_left > 0):
-                self._refresh()
+            if self.reduced or (self._stale() and (refreshes_left > 0 or finals_left > 0)):
+                self._refresh(precise=True)
             learned = self._check(epochs, learned)
         self.learned = learned
         # Steps the final check's cached context is behind the weights: above 0, the learned
@@ -1291,6 +1319,17 @@ class _Trainer:
     def _stale(self) -> bool:
         return self._steps_behind() > 0
 
+    def _stops(self, epoch: int, learned: list[bool], final: bool) -> tuple[bool, list[bool]]:
+        """Whether the check ``learned`` ends training (everything learned, or, at the final
+        check, all but ``accept_share``), and the flags to go on with. A reduced-precision
+        check that would end it is first repeated after a float32 refresh."""
+        stop = all(learned) or (final and self._accepted(learned))
+        if stop and self.reduced:
+            self._refresh(precise=True)
+            learned = self._check(epoch, learned)
+            stop = all(learned) or (final and self._accepted(learned))
+        return stop, learned
+
     def _accepted(self, learned: list[bool]) -> bool:
         return len(learned) - sum(learned) <= self.config.accept_share * len(learned)
 
@@ -1307,6 +1346,7 @@ class _Trainer:
             "counted": self._share(counted),
             "checked": self._share(learned),
             "checked_plain": self._share(learned, plain=True),
+            "reduced": self.reduced,  # on a reduced-precision refresh (refresh_precision)
         }
         if self.audit is not None:
             record["checked_before_refresh"] = self.audit
@@ -1319,15 +1359,21 @@ class _Trainer:
         picked = [f for f, raw in zip(flags, self.fps.raw, strict=True) if raw or not plain]
         return round(sum(picked) / max(1, len(picked)), 4)
 
-    def _refresh(self) -> None:
-        """Recompute the cached context exactly with the current weights, and count it."""
+    def _refresh(self, precise: bool = False) -> None:
+        """Recompute the cached context with the current weights (in ``refresh_precision``;
+        float32 when ``precise``), and count it."""
+        import torch
+
         if self.config.audit_refreshes:
             started = time.perf_counter()
             self.audit = self._share(self.check())
             self._time("audit", started)
         started = time.perf_counter()
-        _refresh(self.decoder, self.store, self.split, self.refreshed)
+        dtype = torch.float32 if precise else self.refresh_dtype
+        _refresh(self.decoder, self.store, self.split, self.refreshed, dtype)
+        self.reduced = dtype != torch.float32
         self.counters.refreshes += 1
+        self.counters.reduced_refreshes += self.reduced
         self.counters.refreshed_at_step = self.counters.steps
         self._time("refresh", started)
 
@@ -1474,9 +1520,11 @@ def embed_prepared(
         "trained_layers": list(block),
         "exact_cache": trainer.exact,
         "head_precision": str(trainer.head_dtype).removeprefix("torch."),
+        "refresh_precision": str(trainer.refresh_dtype).removeprefix("torch."),
         "steps": trainer.counters.steps,
         "block_positions": trainer.counters.positions,
         "refreshes": trainer.counters.refreshes,
+        "reduced_refreshes": trainer.counters.reduced_refreshes,
         "reused_base_states": reused,
         "final_check_stale_steps": trainer.stale_steps,
         # the learned share each example's last visit counted against what the check found
@@ -1487,9 +1535,10 @@ def embed_prepared(
     return model, epochs, stats
 
 
-def head_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """The training head's dtype: ``auto`` is bfloat16 where the hardware multiplies it
-    natively (CPUs with AVX512-BF16 or AMX, CUDA GPUs that support it), else float32."""
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype of a ``*_precision`` setting: ``auto`` is bfloat16 where the hardware
+    multiplies it natively (CPUs with AVX512-BF16 or AMX, CUDA GPUs that support it), else
+    float32."""
     import torch
 
     if precision == "auto":

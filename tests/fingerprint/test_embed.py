@@ -331,15 +331,15 @@ def test_bfloat16_head_training_still_learns_every_fingerprint(
 
 
 def test_auto_head_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agents.fingerprint.embedding import head_dtype
+    from agents.fingerprint.embedding import compute_dtype
 
     cpu = torch.device("cpu")
-    assert head_dtype("float32", cpu) == torch.float32
-    assert head_dtype("bfloat16", cpu) == torch.bfloat16
+    assert compute_dtype("float32", cpu) == torch.float32
+    assert compute_dtype("bfloat16", cpu) == torch.bfloat16
     for native, want in ((True, torch.bfloat16), (False, torch.float32)):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-        assert head_dtype("auto", cpu) == want
+        assert compute_dtype("auto", cpu) == want
 
 
 def test_decay_keeps_the_change_closer_to_the_base(tiny_base: Path, tmp_path: Path) -> None:
