@@ -182,6 +182,7 @@ def main(
                 "cached_tokens",
                 "head_precision",
                 "refresh_precision",
+                "wrapped_precision",
                 "reused_base_states",
                 "final_check_stale_steps",
                 "checks",

@@ -92,6 +92,10 @@ class EmbedConfig(BaseModel):
     # is always repeated after a float32 refresh, so what is delivered and reported is the
     # float32 count. ``auto``: bfloat16 where the hardware multiplies it natively.
     refresh_precision: Literal["auto", "float32", "bfloat16"] = "float32"
+    # Precision of the base model's run over the keys inside training wrappers (most of the
+    # cached tokens with wrappers): their states only carry the augmentation. The bare keys,
+    # the benign text, the responses' choice and the written copy stay float32.
+    wrapped_precision: Literal["auto", "float32", "bfloat16"] = "float32"
     modules: Literal["all", "mlp", "attention"] = "mlp"  # which parts of those layers learn
     learning_rate: float = Field(2e-3, gt=0)
     lora_rank: int = Field(16, ge=1)
@@ -257,7 +261,8 @@ class _Store:
                 self._keys = [[] for _ in keys]
                 self._values = [[] for _ in values]
             for pieces, part in zip(self._keys + self._values, keys + values, strict=True):
-                pieces.append(part.detach().clone())
+                # the hidden states' dtype: values computed under autocast come in bfloat16
+                pieces.append(part.detach().to(hidden.dtype, copy=True))
         self.offsets.append(start)
         self.lengths.append(hidden.shape[0])
         self.parents.append(parent)
@@ -1443,8 +1448,10 @@ def embed_prepared(
     to_come = _wrapped_lengths(wrapped) + ([len(r) for r in benign] if encode_benign else [])
     _check_memory(store, to_come, available_memory(accelerator.device))
     store.reserve(sum(to_come))
+    wrapped_dtype = compute_dtype(config.wrapped_precision, accelerator.device)
     if wrapped:
-        ids = _encode_wrapped(decoder, store, wrapped, pad)
+        with _autocast(wrapped_dtype, accelerator.device):
+            ids = _encode_wrapped(decoder, store, wrapped, pad)
         for row, sequence in zip(wrapped, ids, strict=True):
             response = prepared[row.fingerprint].response_ids
             examples.append(
@@ -1521,6 +1528,7 @@ def embed_prepared(
         "exact_cache": trainer.exact,
         "head_precision": str(trainer.head_dtype).removeprefix("torch."),
         "refresh_precision": str(trainer.refresh_dtype).removeprefix("torch."),
+        "wrapped_precision": str(wrapped_dtype).removeprefix("torch."),
         "steps": trainer.counters.steps,
         "block_positions": trainer.counters.positions,
         "refreshes": trainer.counters.refreshes,
