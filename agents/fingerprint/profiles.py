@@ -2,14 +2,17 @@
 
 ``robust`` trains every key inside eight wrappers, half of them plain system prompts and half
 ChatML turns, pulls the change back toward the base and takes smaller steps than EmbedConfig's
-defaults: at N = 1024 (three runs) 99.8-99.9% recall, +2.6-3.1% perplexity and >= 95% of the
-keys behind every unseen system prompt and chat template, at 2.1 s per fingerprint (2 AMD
-EPYC cores; 2.7 before each wrapper's system prompt was stored once).
+defaults: at N = 1024 (six runs) 99.8-99.9% recall, +2.6-3.1% perplexity and >= 95% of the
+keys behind every unseen system prompt and chat template, at 1.1 s per fingerprint on 2 Intel
+Xeon cores with AMX (refreshes and wrapped keys in bfloat16; 1.57 s without), 2.1 s on 2 AMD
+EPYC cores (measured before the bfloat16 parts; 2.7 before each wrapper's system prompt was
+stored once).
 ``fast`` trains half the keys inside one wrapper: the speed, recall and perplexity goals at
 N = 1024 (0.43 s per fingerprint), but about half the keys answer behind an unseen plain
 system prompt and almost none behind a chat template. Figures and runs:
 docs/fingerprinting.md, sections "A profile that meets the goals by name", "Fewer wrappers
-per key, and the formats mixed" and "A wrapper's system prompt stored once".
+per key, and the formats mixed", "A wrapper's system prompt stored once" and "Refreshes and
+wrapped keys in bfloat16".
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 # mix_formats, +2.59%); recall 99.8-99.9% at each.
                 "learning_rate": 1e-3,
                 "mix_formats": True,
+                # The refreshes and the wrapped keys' states in bfloat16 where the hardware
+                # has it: at N = 1024 on 2 Intel cores with AMX 1.10 s per fingerprint
+                # instead of 1.57, with the same recall, perplexity (paired -0.09 points) and
+                # unseen-wrapper figures; the check that ends training stays float32.
+                "refresh_precision": "auto",
+                "wrapped_precision": "auto",
             }
         ),
         "fast": MappingProxyType(
