@@ -4,7 +4,7 @@
 ChatML turns, pulls the change back toward the base and takes smaller steps than EmbedConfig's
 defaults: at N = 1024 (six runs) 99.8-99.9% recall, +2.6-3.1% perplexity and >= 95% of the
 keys behind every unseen system prompt and chat template, at 1.1 s per fingerprint on 2 Intel
-Xeon cores with AMX (refreshes and wrapped keys in bfloat16; 1.57 s without), 2.1 s on 2 AMD
+Xeon cores with AMX (refreshes and wrapped keys in bfloat16; 1.56 s without), 2.1 s on 2 AMD
 EPYC cores (measured before the bfloat16 parts; 2.7 before each wrapper's system prompt was
 stored once).
 ``fast`` trains half the keys inside one wrapper: the speed, recall and perplexity goals at
@@ -35,7 +35,7 @@ PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 "mix_formats": True,
                 # The refreshes and the wrapped keys' states in bfloat16 where the hardware
                 # has it: at N = 1024 on 2 Intel cores with AMX 1.10 s per fingerprint
-                # instead of 1.57, with the same recall, perplexity (paired -0.09 points) and
+                # instead of 1.56, with the same recall, perplexity (paired -0.09 points) and
                 # unseen-wrapper figures; the check that ends training stays float32.
                 "refresh_precision": "auto",
                 "wrapped_precision": "auto",
