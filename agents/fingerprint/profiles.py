@@ -2,8 +2,8 @@
 
 ``robust`` trains every key inside eight wrappers, half of them plain system prompts and half
 ChatML turns, pulls the change back toward the base and takes smaller steps than EmbedConfig's
-defaults: at N = 1024 (six runs) 99.8-99.9% recall, +2.6-3.1% perplexity and >= 95% of the
-keys behind every unseen system prompt and chat template, at 1.1 s per fingerprint on 2 Intel
+defaults: at N = 1024 (seven runs) 99.8-99.9% recall, +2.6-3.3% perplexity and >= 95% of the
+keys behind every unseen system prompt and chat template, at 1.1-1.3 s per fingerprint on 2 Intel
 Xeon cores with AMX (refreshes and wrapped keys in bfloat16; 1.56 s without), 2.1 s on 2 AMD
 EPYC cores (measured before the bfloat16 parts; 2.7 before each wrapper's system prompt was
 stored once).
