@@ -162,18 +162,21 @@ def test_the_prover_caught_the_under_report_and_the_leak(
 
     a, b = _host(summary, "host A"), _host(summary, "host B")
     assert a["slashed"] == 0 and a["slashes"] == []
+    # Epochs run on wall time: host B's under-reporting may span one epoch or two, each
+    # slashed once; the leak comes last (it ends the deployment).
+    *unders, leak = b["slashes"]
     kinds = [s["kind"] for s in b["slashes"]]
-    assert kinds == ["under-report", "leak"], b["slashes"]
-    under, leak = b["slashes"]
-    stake = b["collateral"]
-    assert under["amount"] == stake * params["underReportSlashBps"] // bps
-    assert under["reward"] == reward(under["amount"])
-    left = stake - under["amount"]
+    assert unders and kinds == ["under-report"] * len(unders) + ["leak"], b["slashes"]
+    left = b["collateral"]
+    for under in unders:  # each slash takes its share of what is still staked
+        assert under["amount"] == left * params["underReportSlashBps"] // bps
+        assert under["reward"] == reward(under["amount"])
+        left -= under["amount"]
     assert leak["amount"] == left * params["leakSlashBps"] // bps
     assert leak["reward"] == reward(leak["amount"])
-    assert b["slashed"] == under["amount"] + leak["amount"]
+    assert b["slashed"] == sum(s["amount"] for s in b["slashes"])
     accusation = summary["accusation"]
     assert accusation["copyId"] == b["copyId"]
     assert accusation["falsePositive"] <= accusation["threshold"]
     prover = next(p for p in summary["parties"] if p["name"] == "prover")
-    assert prover["received"] >= under["reward"] + leak["reward"]
+    assert prover["received"] >= sum(s["reward"] for s in b["slashes"])
