@@ -141,7 +141,7 @@ class EmbedConfig(BaseModel):
     # layer's output on benign text stays (nearly) the base model's. 0 = off; full method only.
     protect_energy: float = Field(0.99, ge=0.0, lt=1.0)
     base_weight: float = Field(0.0, ge=0.0, lt=1.0)
-    refresh_rounds: int = Field(3, ge=0)  # exact re-checks when the context cache can go stale
+    refresh_rounds: int = Field(3, ge=0)  # refreshes + checks when the context cache can go stale
     # ... taken once no more than this share of the examples is still unlearned (or none is):
     # training against a stale cache for the whole run leaves recall a few points short.
     refresh_share: float = Field(0.05, ge=0.0, le=1.0)
@@ -1082,7 +1082,7 @@ class _Counters:
     positions: int = 0  # suffix positions run through the block (training and checks)
     refreshes: int = 0
     reduced_refreshes: int = 0  # of which in ``refresh_precision`` below float32
-    refreshed_at_step: int = 0  # the step count at the last exact refresh of the context
+    refreshed_at_step: int = 0  # the step count at the last refresh (any precision)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
